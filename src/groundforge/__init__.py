@@ -1,0 +1,3 @@
+"""groundforge: labelled synthetic images of products in factory scenes."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,50 @@
+"""The interface every render engine implements, and the passes it returns."""
+
+from __future__ import annotations
+
+import abc
+from dataclasses import dataclass
+
+import numpy as np
+
+from groundforge.world.state import Camera, World
+
+
+@dataclass(eq=False)
+class Passes:
+    """Everything one camera sees of one shot. Row 0 is the top of the image.
+
+    radiance: (H, W, 3) float32 linear RGB, anti-aliased, before the sensor model.
+    depth_m: (H, W) float32 z-depth along the camera axis, metres; 0 where no surface.
+    instance: (H, W) uint16 instance id of the nearest surface; 0 for scenery and empty space.
+    semantic: (H, W) uint16 class id of the nearest surface; 0 for background.
+    normals: (H, W, 3) float32 unit surface normals in the camera frame (OpenCV); 0 where empty.
+    unoccluded_pixels: instance id -> pixels the object would cover with nothing in front of it
+        (same sampling as `instance`: one sample per pixel centre, no anti-aliasing).
+    """
+
+    radiance: np.ndarray
+    depth_m: np.ndarray
+    instance: np.ndarray
+    semantic: np.ndarray
+    normals: np.ndarray
+    unoccluded_pixels: dict[int, int]
+
+
+class Engine(abc.ABC):
+    """Renders a world from one camera. Engines own their GPU state; close() releases it."""
+
+    name: str = "engine"
+
+    @abc.abstractmethod
+    def render(self, world: World, camera: Camera) -> Passes:
+        """All passes of `world` seen by `camera`."""
+
+    def close(self) -> None:
+        """Release whatever the engine holds."""
+
+    def __enter__(self) -> Engine:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
