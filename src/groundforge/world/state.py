@@ -81,11 +81,9 @@ class Body:
 
     def corners(self) -> np.ndarray:
         """(8, 3) float64: corners of `bounds` in the object frame, x fastest."""
-        lo, hi = self.bounds
-        return np.array(
-            [[(lo, hi)[i & 1][0], (lo, hi)[(i >> 1) & 1][1], (lo, hi)[(i >> 2) & 1][2]]
-             for i in range(8)]
-        )
+        from groundforge.world.geometry import box_corners
+
+        return box_corners(*self.bounds)
 
 
 LightKind = Literal["directional", "point", "spot", "area", "ambient"]

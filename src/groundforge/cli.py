@@ -1,0 +1,149 @@
+"""The `groundforge` command."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from rich.table import Table
+
+from groundforge.spec.errors import SceneError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True,
+                  help="Generate exactly labelled synthetic images of products in factory scenes.")
+console = Console()
+errors = Console(stderr=True)
+
+EXIT_BAD_INPUT = 2
+
+
+def _fail(message: str) -> None:
+    errors.print(f"[bold red]error:[/] {message}", highlight=False, markup=True, soft_wrap=True)
+    raise typer.Exit(EXIT_BAD_INPUT)
+
+
+def _logging(verbose: bool) -> None:
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
+                        format="%(levelname)s %(name)s: %(message)s")
+
+
+@app.command()
+def generate(
+    scene: Annotated[str, typer.Option("--scene", "-s", help="built-in scene name or YAML path")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="dataset folder to write")],
+    count: Annotated[int, typer.Option("--count", "-n", min=1, help="shots to render")] = 10,
+    seed: Annotated[int | None, typer.Option(help="batch seed (default: the scene's)")] = None,
+    workers: Annotated[int, typer.Option(min=1, help="processes rendering in parallel")] = 1,
+    first_shot: Annotated[int, typer.Option(min=0, help="index of the first shot")] = 0,
+    yolo: Annotated[bool | None, typer.Option("--yolo/--no-yolo", help="YOLO labels")] = None,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
+) -> None:
+    """Render a batch of shots and write the labelled dataset to OUT (resumes if interrupted)."""
+    _logging(verbose)
+    from groundforge.run.batch import OutputError, generate as run_generate
+    from groundforge.world.build import open_scene
+
+    try:
+        loaded = open_scene(scene)
+    except SceneError as err:
+        _fail(err.render())
+    cameras = len(loaded.scene.cameras)
+    columns = (TextColumn("[progress.description]{task.description}"), BarColumn(),
+               MofNCompleteColumn(), TextColumn("{task.fields[rate]}"), TimeElapsedColumn(),
+               TextColumn("left"), TimeRemainingColumn())
+    with Progress(*columns, console=console, transient=False) as progress:
+        task = progress.add_task("images", total=count * cameras, rate="")
+
+        def on_shot(result) -> None:
+            progress.advance(task, result.images or cameras)
+            elapsed = progress.tasks[0].elapsed or 0.0
+            done = progress.tasks[0].completed
+            if elapsed > 0:
+                progress.update(task, rate=f"{done / elapsed:.1f} img/s")
+
+        try:
+            summary = run_generate(scene, out, count, seed=seed, workers=workers,
+                                   first_shot=first_shot, yolo=yolo, on_shot=on_shot)
+        except SceneError as err:
+            _fail(err.render())
+        except OutputError as err:
+            _fail(str(err))
+    table = Table(show_header=False, box=None)
+    table.add_row("images", f"{summary.images} written" + (
+        f", {summary.skipped * cameras} already there" if summary.skipped else ""))
+    table.add_row("objects", f"{summary.objects} labelled")
+    table.add_row("time", f"{summary.seconds:.1f} s ({summary.images / summary.seconds:.1f} img/s)"
+                  if summary.seconds > 0 else "-")
+    table.add_row("dataset", str(out.resolve()))
+    table.add_row("manifests", "manifest.jsonl (Ground Truth), coco.json"
+                  + (", YOLO labels" if (out / "data.yaml").exists() else ""))
+    console.print(table)
+
+
+@app.command()
+def scenes() -> None:
+    """List the built-in scenes."""
+    from groundforge.spec.load import builtin_scenes
+
+    for name, description in builtin_scenes().items():
+        console.print(f"[bold]{name}[/]  {description}", highlight=False)
+
+
+@app.command()
+def validate(scene: Annotated[str, typer.Argument(help="built-in scene name or YAML path")]):
+    """Check a scene file and report every problem; writes nothing."""
+    from groundforge.world.build import open_scene
+
+    try:
+        loaded = open_scene(scene)
+    except SceneError as err:
+        _fail(err.render())
+    s = loaded.scene
+    console.print(f"{loaded.source}: valid ({len(s.classes)} classes, {len(s.assets)} assets, "
+                  f"{len(s.cameras)} cameras)", highlight=False)
+
+
+@app.command()
+def preview(
+    dataset: Annotated[Path, typer.Argument(help="a dataset folder written by generate")],
+    out: Annotated[Path | None, typer.Option(help="PNG to write")] = None,
+    count: Annotated[int, typer.Option(min=1, help="images on the sheet")] = 8,
+) -> None:
+    """Write a contact sheet: a few images with boxes, class names and mask outlines."""
+    from groundforge.export.preview import contact_sheet
+
+    if not (dataset / "dataset.json").is_file():
+        _fail(f"{dataset} is not a groundforge dataset (no dataset.json); give the --out folder "
+              "of a generate run")
+    target = out or dataset / "preview.png"
+    contact_sheet(dataset, target, count=count)
+    console.print(f"contact sheet written to {target}", highlight=False)
+
+
+@app.command()
+def schema(
+    out: Annotated[Path | None, typer.Option(help="write the reference here")] = None,
+) -> None:
+    """Print the scene-file reference (Markdown), generated from the schema."""
+    from groundforge.spec.reference import scene_reference
+
+    text = scene_reference()
+    if out is None:
+        typer.echo(text, nl=False)
+    else:
+        out.write_text(text, encoding="utf-8")
+
+
+if __name__ == "__main__":
+    app()

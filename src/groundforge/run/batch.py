@@ -1,0 +1,244 @@
+"""Running a batch: shots in one or several processes, resumable, with per-stage timings.
+
+Every shot is a unit fully determined by (scene, seed, shot index), so shots can run in any
+order and in any process; the dataset's manifests are assembled from the per-image records at
+the end.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import multiprocessing
+import os
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+from groundforge import __version__
+from groundforge.export.layout import DatasetInfo, DatasetWriter
+from groundforge.labels.annotate import annotate
+from groundforge.render.raster.engine import RasterEngine
+from groundforge.render.sensor import apply_sensor
+from groundforge.sampling.seeds import rng_for
+from groundforge.spec.load import LoadedScene
+from groundforge.world.build import SceneSampler, make_camera, open_scene
+
+log = logging.getLogger(__name__)
+
+STAGES = ("sample", "render", "labels", "write")
+
+
+class OutputError(Exception):
+    """The output folder cannot take this batch; nothing was written."""
+
+
+@dataclass
+class ShotResult:
+    """What one shot produced and how long each stage took, seconds."""
+
+    shot: int
+    images: int = 0
+    objects: int = 0
+    skipped: bool = False
+    seconds: dict[str, float] = field(default_factory=lambda: dict.fromkeys(STAGES, 0.0))
+
+
+@dataclass
+class BatchSummary:
+    out: Path
+    shots: int
+    images: int
+    objects: int
+    skipped: int
+    seconds: float
+    stage_seconds: dict[str, float]
+    dataset: dict
+
+
+class ShotRunner:
+    """Renders, labels and writes shots of one scene; one per process."""
+
+    def __init__(self, loaded: LoadedScene, out: Path, seed: int):
+        self.scene = loaded.scene
+        self.seed = seed
+        self.sampler = SceneSampler(loaded.scene, seed)
+        self.engine = RasterEngine()
+        self.writer = DatasetWriter(out, dataset_info(loaded, seed))
+        self.cameras = [c.name for c in loaded.scene.cameras]
+
+    def run(self, shot: int) -> ShotResult:
+        result = ShotResult(shot)
+        if self.writer.is_done(shot, self.cameras):
+            result.skipped = True
+            return result
+        t = time.perf_counter()
+        world = self.sampler.world(shot)
+        result.seconds["sample"] += _lap(t)
+        for camera in world.cameras:
+            t = time.perf_counter()
+            passes = self.engine.render(world, camera)
+            rgb = apply_sensor(passes.radiance, camera.sensor,
+                               rng_for(self.seed, shot, f"sensor/{camera.name}"))
+            result.seconds["render"] += _lap(t)
+            t = time.perf_counter()
+            annotation = annotate(world, camera, passes)
+            result.seconds["labels"] += _lap(t)
+            t = time.perf_counter()
+            self.writer.write_image(shot, camera.name, rgb, passes, annotation)
+            result.seconds["write"] += _lap(t)
+            result.images += 1
+            result.objects += sum(1 for o in annotation["objects"] if o["pixel_count"] > 0)
+        return result
+
+    def close(self) -> None:
+        self.engine.close()
+
+
+def dataset_info(loaded: LoadedScene, seed: int) -> DatasetInfo:
+    """The dataset-level facts written to dataset.json."""
+    scene = loaded.scene
+    cameras = []
+    for spec in scene.cameras:
+        # The lens of shot 0; when the focal length varies, each annotation has its own K.
+        cam = make_camera(spec, rng_for(seed, 0, f"camera/{spec.name}"))
+        cameras.append({"name": spec.name, "width": cam.width, "height": cam.height,
+                        "K": cam.K.tolist()})
+    return DatasetInfo(
+        name=scene.name,
+        generator_version=__version__,
+        scene_hash=loaded.text_hash,
+        seed=seed,
+        engine=RasterEngine.name,
+        classes=[(scene.class_id(c), c) for c in scene.classes],
+        cameras=cameras,
+        image_format=scene.output.image_format,
+        jpeg_quality=scene.output.jpeg_quality,
+        created=datetime.now(UTC).isoformat(timespec="seconds"),
+    )
+
+
+# -- worker processes ------------------------------------------------------------------------
+
+_runner: ShotRunner | None = None
+
+
+def _init_worker(source: str, out: str, seed: int) -> None:
+    global _runner
+    # Each process gets its own core; llvmpipe's own threads would only compete.
+    os.environ.setdefault("LP_NUM_THREADS", "1")
+    _runner = ShotRunner(open_scene(source), Path(out), seed)
+
+
+def _run_in_worker(shot: int) -> ShotResult:
+    assert _runner is not None
+    return _runner.run(shot)
+
+
+def run_shots(source: str, out: Path, seed: int, shots: list[int], workers: int,
+              loaded: LoadedScene) -> Iterator[ShotResult]:
+    """Results of `shots` as they finish (in any order when workers > 1)."""
+    if workers <= 1:
+        runner = ShotRunner(loaded, out, seed)
+        try:
+            for shot in shots:
+                yield runner.run(shot)
+        finally:
+            runner.close()
+        return
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(workers, mp_context=context, initializer=_init_worker,
+                             initargs=(source, str(out), seed)) as pool:
+        pending: set[Future] = set()
+        todo = iter(shots)
+        for shot in todo:
+            pending.add(pool.submit(_run_in_worker, shot))
+            if len(pending) >= workers * 4:
+                break
+        while pending:
+            done, pending = wait(pending, return_when=FIRST_COMPLETED)
+            for future in done:
+                yield future.result()
+                nxt = next(todo, None)
+                if nxt is not None:
+                    pending.add(pool.submit(_run_in_worker, nxt))
+
+
+def prepare_output(out: Path, loaded: LoadedScene, seed: int) -> bool:
+    """Check that `out` may take this batch; True when it resumes an earlier run of it."""
+    if not out.exists():
+        return False
+    if not out.is_dir():
+        raise OutputError(f"{out} exists and is not a folder; give a new folder for --out")
+    info_path = out / "dataset.json"
+    if not info_path.exists():
+        if any(out.iterdir()):
+            raise OutputError(
+                f"{out} is not empty and holds no groundforge dataset; give an empty or new "
+                "folder for --out (nothing was written)"
+            )
+        return False
+    try:
+        info = json.loads(info_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as err:
+        raise OutputError(f"{info_path} cannot be read ({err}); give another --out") from None
+    if info.get("scene_hash") != loaded.text_hash or info.get("seed") != seed:
+        raise OutputError(
+            f"{out} holds a dataset of another scene or seed (seed {info.get('seed')}); "
+            "give another --out, or the same scene file and --seed to resume it"
+        )
+    return True
+
+
+def generate(
+    source: str | Path,
+    out: Path,
+    count: int,
+    seed: int | None = None,
+    workers: int = 1,
+    first_shot: int = 0,
+    yolo: bool | None = None,
+    on_shot: Callable[[ShotResult], None] | None = None,
+) -> BatchSummary:
+    """Render `count` shots (first_shot ...) of a scene into the dataset at `out`.
+
+    Raises SceneError for a bad scene and OutputError for an unusable `out`, before writing
+    anything. An interrupted batch is resumed by running the same call again.
+    """
+    if count < 1:
+        raise ValueError("count must be at least 1")
+    if workers < 1:
+        raise ValueError("workers must be at least 1")
+    loaded = open_scene(source)
+    seed = loaded.scene.seed if seed is None else seed
+    out = Path(out)
+    resuming = prepare_output(out, loaded, seed)
+    writer = DatasetWriter(out, dataset_info(loaded, seed))
+    if not resuming:
+        writer.start()
+    log.info("batch started: %d shots of %s, seed %d, %d worker(s), into %s",
+             count, loaded.scene.name, seed, workers, out)
+    started = time.perf_counter()
+    shots = list(range(first_shot, first_shot + count))
+    totals = dict.fromkeys(STAGES, 0.0)
+    images = objects = skipped = 0
+    for result in run_shots(str(source), out, seed, shots, workers, loaded):
+        images += result.images
+        objects += result.objects
+        skipped += result.skipped
+        for k, v in result.seconds.items():
+            totals[k] += v
+        if on_shot is not None:
+            on_shot(result)
+    use_yolo = loaded.scene.output.yolo if yolo is None else yolo
+    dataset = writer.finalize(yolo=use_yolo)
+    elapsed = time.perf_counter() - started
+    log.info("batch done: %d images, %d objects in %.1f s, into %s", images, objects, elapsed, out)
+    return BatchSummary(out, len(shots), images, objects, skipped, elapsed, totals, dataset)
+
+
+def _lap(start: float) -> float:
+    return time.perf_counter() - start

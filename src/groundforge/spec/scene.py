@@ -1,0 +1,391 @@
+"""The scene-file schema. Every model here is immutable; randomizable values are distributions.
+
+Field descriptions are the scene-file reference: `groundforge schema` and docs/scene-reference.md
+are generated from them.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import Field, ValidationInfo, field_validator, model_validator
+from pydantic_core import PydanticCustomError
+
+from groundforge.spec.fields import SRGB, Color, Integer, Name, Real, Strict, Vec3
+
+def _no_repeats(values: list[str], what: str) -> None:
+    seen = set()
+    for v in values:
+        if v in seen:
+            raise PydanticCustomError(
+                "duplicate", "{what} '{value}' appears twice; names must be unique",
+                {"what": what, "value": v},
+            )
+        seen.add(v)
+
+
+def _existing_file(value: str | None, info: ValidationInfo) -> str | None:
+    if value is None:
+        return None
+    base = Path((info.context or {}).get("base_dir", "."))
+    path = Path(value) if Path(value).is_absolute() else base / value
+    if not path.is_file():
+        raise PydanticCustomError(
+            "missing_file", "file {path} does not exist; give a path relative to the scene file",
+            {"path": str(path)},
+        )
+    return str(path.resolve())
+
+
+# ---------------------------------------------------------------------------------------------
+# Materials and textures
+
+
+class TextureSpec(Strict):
+    """A procedural texture, generated once per material and reused."""
+
+    kind: Literal["noise", "stripes", "checker", "label", "image"] = Field(
+        description="noise: fractal noise between two colours; stripes; checker; label: a "
+        "printed label with text, optional logo and barcode; image: a picture file"
+    )
+    size: Annotated[int, Field(ge=8, le=4096)] = Field(256, description="texture side, pixels")
+    color_a: SRGB = Field((0.9, 0.9, 0.9), description="first colour (label: background)")
+    color_b: SRGB = Field((0.1, 0.1, 0.1), description="second colour (label: text)")
+    scale: Annotated[float, Field(gt=0)] = Field(
+        8.0, description="noise: features across the texture; stripes/checker: repeats across it"
+    )
+    angle_deg: float = Field(0.0, description="stripes: angle of the stripes")
+    text: str = Field("", description="label: the printed text")
+    barcode: bool = Field(False, description="label: print a barcode under the text")
+    logo: str | None = Field(None, description="label: picture file pasted on the label")
+    path: str | None = Field(None, description="image: picture file (PNG, JPEG)")
+    repeat: Annotated[float, Field(gt=0)] = Field(
+        1.0, description="how many times the texture repeats over the surface"
+    )
+
+    @model_validator(mode="after")
+    def _needs_path(self):
+        if self.kind == "image" and not self.path:
+            raise PydanticCustomError("missing_path", "kind 'image' needs a path to a picture")
+        return self
+
+    @field_validator("logo", "path")
+    @classmethod
+    def _file_exists(cls, value: str | None, info: ValidationInfo) -> str | None:
+        return _existing_file(value, info)
+
+
+class MaterialSpec(Strict):
+    """A PBR metallic-roughness material; the texture multiplies the base colour."""
+
+    base_color: Color = Field((0.8, 0.8, 0.8), description="sRGB colour, or a distribution")
+    roughness: Real(ge=0, le=1) = Field(0.5, description="0 mirror-like, 1 fully diffuse")
+    metallic: Real(ge=0, le=1) = Field(0.0, description="0 dielectric, 1 metal")
+    texture: TextureSpec | None = Field(None, description="optional procedural texture")
+
+
+MaterialRef = Annotated[
+    str | MaterialSpec, Field(description="the name of a material under `materials`, or one inline")
+]
+
+# ---------------------------------------------------------------------------------------------
+# Assets
+
+
+class AssetSpec(Strict):
+    """A product: a built-in parametric shape or a mesh file, bound to one class."""
+
+    class_name: str = Field(alias="class", description="the class this product is labelled as")
+    product: str | None = Field(
+        None, description="built-in parametric shape: bottle, can, box, jar, pouch, gear, bracket"
+    )
+    params: dict[str, Real(gt=0)] = Field(
+        default_factory=dict,
+        description="dimensions of the built-in shape, metres (each fixed or a distribution)",
+    )
+    mesh: str | None = Field(
+        None, description="mesh file (OBJ, GLB, GLTF, STL, PLY), relative to the scene file"
+    )
+    scale: Real(gt=0) = Field(1.0, description="uniform scale; 0.001 turns millimetres to metres")
+    materials: dict[str, MaterialRef] = Field(
+        default_factory=dict,
+        description="material per part slot (built-in shapes: e.g. body, cap, label); for a mesh "
+        "file the slot `all` replaces the file's own materials",
+    )
+
+    @model_validator(mode="after")
+    def _one_source(self):
+        if (self.product is None) == (self.mesh is None):
+            raise PydanticCustomError(
+                "asset_source", "give exactly one of `product` (a built-in shape) or `mesh` (a file)"
+            )
+        if self.mesh is not None and self.params:
+            raise PydanticCustomError("asset_params", "`params` applies to built-in shapes only")
+        return self
+
+    @field_validator("mesh")
+    @classmethod
+    def _mesh_exists(cls, value: str | None, info: ValidationInfo) -> str | None:
+        return _existing_file(value, info)
+
+
+# ---------------------------------------------------------------------------------------------
+# Environment
+
+
+class FloorSpec(Strict):
+    size: tuple[Annotated[float, Field(gt=0)], Annotated[float, Field(gt=0)]] = Field(
+        (10.0, 10.0), description="extent along x and y, metres"
+    )
+    material: MaterialRef = MaterialSpec(base_color=(0.35, 0.35, 0.36), roughness=0.9)
+
+
+class WallsSpec(Strict):
+    """A backdrop: walls on the four sides of the floor."""
+
+    height: Annotated[float, Field(gt=0)] = Field(3.0, description="metres")
+    distance: Annotated[float, Field(gt=0)] = Field(
+        4.0, description="distance from the origin to each wall, metres"
+    )
+    material: MaterialRef = MaterialSpec(base_color=(0.75, 0.75, 0.72), roughness=0.95)
+
+
+class BeltSpec(Strict):
+    """A conveyor belt along the x axis, centred on the origin, its top surface at `height`."""
+
+    length: Annotated[float, Field(gt=0)] = Field(3.0, description="metres")
+    width: Annotated[float, Field(gt=0)] = Field(0.6, description="metres")
+    height: Annotated[float, Field(gt=0)] = Field(0.8, description="top surface above the floor")
+    rails: bool = Field(True, description="side rails along both edges")
+    rail_height: Annotated[float, Field(ge=0)] = Field(0.05, description="above the belt, m")
+    frame: bool = Field(True, description="legs and side frame under the belt")
+    yaw_deg: float = Field(0.0, description="rotation of the whole belt about the vertical")
+    belt_material: MaterialRef = MaterialSpec(
+        base_color=(0.12, 0.12, 0.12),
+        roughness=0.85,
+        texture=TextureSpec(kind="noise", color_a=(0.16, 0.16, 0.16), color_b=(0.08, 0.08, 0.08)),
+    )
+    rail_material: MaterialRef = MaterialSpec(base_color=(0.75, 0.76, 0.78), metallic=1.0,
+                                              roughness=0.35)
+    frame_material: MaterialRef = MaterialSpec(base_color=(0.2, 0.35, 0.55), roughness=0.6)
+
+
+class EnvironmentSpec(Strict):
+    background_color: SRGB = Field((0.05, 0.05, 0.05), description="seen where nothing is")
+    floor: FloorSpec | None = FloorSpec()
+    walls: WallsSpec | None = None
+    belt: BeltSpec | None = None
+
+
+# ---------------------------------------------------------------------------------------------
+# Placement
+
+
+class ObjectGroupSpec(Strict):
+    """A group of products placed in every shot."""
+
+    asset: Name = Field(description="asset name, or a weighted choice among asset names")
+    count: Integer(ge=0) = Field(1, description="how many per shot")
+    surface: Literal["belt", "floor"] = Field("belt", description="the surface they stand on")
+    region: tuple[float, float, float, float] | None = Field(
+        None,
+        description="[x_min, x_max, y_min, y_max] on the surface, metres, in the belt's frame "
+        "(x along the belt) or the world's; default: the whole belt, or 2 x 2 m of floor",
+    )
+    pose: Literal["upright", "lying", "any"] = Field(
+        "upright", description="upright, lying on its side, or either (equal odds)"
+    )
+    yaw_deg: Real() = Field(
+        {"dist": "uniform", "min": 0, "max": 360}, description="rotation about the vertical"
+    )
+    gap: Annotated[float, Field(ge=0)] = Field(
+        0.005, description="smallest clearance between footprints, metres"
+    )
+    max_tries: Annotated[int, Field(ge=1)] = Field(
+        200, description="placement attempts per product before it is left out of the shot"
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Lights
+
+
+class LightSpec(Strict):
+    type: Literal["directional", "point", "spot", "area", "ambient"]
+    intensity: Real(ge=0) = Field(1.0, description="irradiance (directional, ambient) or "
+                                  "radiant intensity (point, spot, area); W/m^2 or W/sr")
+    color: Color | None = Field(None, description="sRGB colour; overrides temperature_k")
+    temperature_k: Real(ge=1000, le=40000) = Field(5500.0, description="colour temperature")
+    ground_color: SRGB = Field((0.25, 0.25, 0.25), description="ambient: colour from below")
+    direction: Vec3() | None = Field(
+        None, description="where the light travels (directional), or use azimuth/elevation"
+    )
+    azimuth_deg: Real() = Field(0.0, description="directional: compass angle the light comes from")
+    elevation_deg: Real(ge=-90, le=90) = Field(60.0, description="directional: angle above horizon")
+    position: Vec3() | None = Field(None, description="point, spot, area: metres")
+    look_at: Vec3() = Field((0.0, 0.0, 0.8), description="spot, area: where it points")
+    cone_deg: Real(gt=0, le=180) = Field(60.0, description="spot: full cone angle")
+    softness: Real(ge=0, le=1) = Field(0.2, description="spot: share of the cone that fades")
+    size: tuple[Annotated[float, Field(gt=0)], Annotated[float, Field(gt=0)]] = Field(
+        (0.5, 0.5), description="area: rectangle width and height, metres"
+    )
+    shadows: bool = Field(True, description="cast shadows (not for ambient)")
+
+    @model_validator(mode="after")
+    def _positioned(self):
+        if self.type in ("point", "spot", "area") and self.position is None:
+            raise PydanticCustomError(
+                "missing_position", "a {kind} light needs `position` [x, y, z]", {"kind": self.type}
+            )
+        return self
+
+
+# ---------------------------------------------------------------------------------------------
+# Cameras
+
+
+class JitterSpec(Strict):
+    position_m: Annotated[float, Field(ge=0)] = Field(
+        0.0, description="standard deviation of the position, per axis, metres"
+    )
+    rotation_deg: Annotated[float, Field(ge=0)] = Field(
+        0.0, description="standard deviation of the rotation angle about a random axis"
+    )
+
+
+class SensorSpec(Strict):
+    """The camera's sensor and optics, applied to the rendered light."""
+
+    exposure_ev: Real() = Field(0.0, description="stops of exposure added")
+    white_balance_k: Real(ge=1000, le=40000) | None = Field(
+        None, description="the colour temperature the camera balances for; none keeps neutral"
+    )
+    shot_noise: Real(ge=0) = Field(0.002, description="signal-dependent noise (variance per unit)")
+    read_noise: Real(ge=0) = Field(0.004, description="signal-independent noise (std, linear)")
+    blur_sigma_px: Real(ge=0) = Field(0.5, description="optical blur, Gaussian sigma, pixels")
+    vignetting: Real(ge=0, le=1) = Field(0.15, description="fall-off at the image corners")
+    jpeg_quality: Integer(ge=1, le=100) | None = Field(
+        90, description="JPEG round trip quality, as the camera's compression; none skips it"
+    )
+
+
+class CameraSpec(Strict):
+    name: Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]+$")] = Field(
+        description="letters, digits, '-' and '_'; names the image folders"
+    )
+    resolution: tuple[Annotated[int, Field(ge=16, le=8192)], Annotated[int, Field(ge=16, le=8192)]]
+    fov_deg: Real(gt=1, le=170) | None = Field(None, description="horizontal field of view")
+    focal_length_mm: Real(gt=0) | None = Field(None, description="with sensor_width_mm")
+    sensor_width_mm: Annotated[float, Field(gt=0)] = Field(6.4, description="sensor width, mm")
+    position: Vec3() = Field(description="metres, world frame")
+    look_at: Vec3() = Field((0.0, 0.0, 0.8), description="the point at the image centre")
+    up: tuple[float, float, float] = Field((0.0, 0.0, 1.0), description="world up for the view")
+    jitter: JitterSpec = JitterSpec()
+    sensor: SensorSpec = SensorSpec()
+    msaa: Literal[1, 2, 4, 8] = Field(4, description="multisampling of the colour image")
+    near: Annotated[float, Field(gt=0)] = Field(0.05, description="nearest rendered depth, m")
+    far: Annotated[float, Field(gt=0)] = Field(30.0, description="farthest rendered depth, m")
+
+    @model_validator(mode="after")
+    def _one_lens(self):
+        if (self.fov_deg is None) == (self.focal_length_mm is None):
+            raise PydanticCustomError(
+                "camera_lens", "give exactly one of `fov_deg` or `focal_length_mm`"
+            )
+        if self.far <= self.near:
+            raise PydanticCustomError("camera_clip", "`far` must be greater than `near`")
+        return self
+
+
+# ---------------------------------------------------------------------------------------------
+# Output and the scene
+
+
+class OutputSpec(Strict):
+    image_format: Literal["png", "jpg"] = Field("png", description="format of the RGB images")
+    jpeg_quality: Annotated[int, Field(ge=1, le=100)] = Field(95, description="when jpg")
+    yolo: bool = Field(False, description="also write YOLO label files and data.yaml")
+
+
+class Scene(Strict):
+    """A scene file: what exists, how it may vary, and how it is seen."""
+
+    name: Annotated[str, Field(min_length=1)] = Field(description="dataset name")
+    seed: Annotated[int, Field(ge=0)] = Field(0, description="default batch seed")
+    classes: Annotated[list[str], Field(min_length=1)] = Field(
+        description="class names; ids are their positions from 1"
+    )
+    materials: dict[str, MaterialSpec] = Field(
+        default_factory=dict, description="named materials that assets and scenery refer to"
+    )
+    assets: Annotated[dict[str, AssetSpec], Field(min_length=1)]
+    environment: EnvironmentSpec = EnvironmentSpec()
+    objects: Annotated[list[ObjectGroupSpec], Field(min_length=1)]
+    lights: Annotated[list[LightSpec], Field(min_length=1)]
+    cameras: Annotated[list[CameraSpec], Field(min_length=1)]
+    output: OutputSpec = OutputSpec()
+
+    @field_validator("classes")
+    @classmethod
+    def _unique_classes(cls, value: list[str]) -> list[str]:
+        _no_repeats(value, "class")
+        return value
+
+    @field_validator("cameras")
+    @classmethod
+    def _unique_cameras(cls, value: list[CameraSpec]) -> list[CameraSpec]:
+        _no_repeats([c.name for c in value], "camera name")
+        return value
+
+    @model_validator(mode="after")
+    def _references(self):
+        problems: list[tuple[tuple, str]] = []
+        for name, asset in self.assets.items():
+            if asset.class_name not in self.classes:
+                problems.append(((
+                    "assets", name, "class"),
+                    f"class {asset.class_name!r} is not in `classes` ({', '.join(self.classes)})",
+                ))
+            for slot, ref in asset.materials.items():
+                if isinstance(ref, str) and ref not in self.materials:
+                    problems.append(((
+                        "assets", name, "materials", slot),
+                        f"material {ref!r} is not defined under `materials`",
+                    ))
+        for i, group in enumerate(self.objects):
+            for asset in group.asset.names():
+                if asset not in self.assets:
+                    problems.append(((
+                        "objects", i, "asset"),
+                        f"asset {asset!r} is not defined; defined: {', '.join(self.assets)}",
+                    ))
+            if group.surface == "belt" and self.environment.belt is None:
+                problems.append(((
+                    "objects", i, "surface"),
+                    "objects are placed on the belt but `environment.belt` is not given",
+                ))
+        if problems:
+            raise ReferenceProblems(problems)
+        return self
+
+    def class_id(self, name: str) -> int:
+        """The id of a class: its position in `classes`, from 1."""
+        return self.classes.index(name) + 1
+
+    def material(self, ref: str | MaterialSpec) -> MaterialSpec:
+        """The material a reference names."""
+        return self.materials[ref] if isinstance(ref, str) else ref
+
+
+class ReferenceProblems(ValueError):
+    """Cross-references that point nowhere; each with its own field path."""
+
+    def __init__(self, problems: list[tuple[tuple, str]]):
+        self.problems = problems
+        super().__init__("; ".join(m for _, m in problems))
+
+
+def scene_json_schema() -> dict[str, Any]:
+    """The JSON Schema of a scene file."""
+    return Scene.model_json_schema(by_alias=True)

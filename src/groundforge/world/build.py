@@ -1,0 +1,356 @@
+"""From a validated scene to the concrete world of one shot.
+
+`SceneSampler` prepares what does not change between shots (textures, mesh files, scenery
+meshes) once per process; `SceneSampler.world(shot)` draws everything else from the seed tree.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from scipy.spatial import ConvexHull
+
+from groundforge.assets import procedural, textures
+from groundforge.assets.errors import AssetError
+from groundforge.assets.loader import load_mesh_file
+from groundforge.assets.meshes import content_key
+from groundforge.sampling.seeds import rng_for
+from groundforge.spec.errors import Problem, SceneError
+from groundforge.spec.load import LoadedScene, load_scene
+from groundforge.spec.scene import (
+    AssetSpec,
+    CameraSpec,
+    LightSpec,
+    MaterialSpec,
+    ObjectGroupSpec,
+    Scene,
+    TextureSpec,
+)
+from groundforge.world.geometry import (
+    axis_angle,
+    box_corners,
+    intrinsics,
+    look_at,
+    rects_overlap,
+    rigid,
+    rotation_x,
+    rotation_z,
+)
+from groundforge.world.scenery import scenery
+from groundforge.world.state import Body, Camera, Light, Material, Mesh, Part, Sensor, World
+
+log = logging.getLogger(__name__)
+
+FLOOR_REGION = (-1.0, 1.0, -1.0, 1.0)
+
+
+def check_scene(loaded: LoadedScene) -> None:
+    """Checks that need the asset library: product kinds, parameters, mesh files; SceneError."""
+    scene = loaded.scene
+    problems = []
+    for name, asset in scene.assets.items():
+        where = f"assets.{name}"
+        if asset.product is not None:
+            kind = procedural.PRODUCTS.get(asset.product)
+            if kind is None:
+                problems.append(Problem(f"{where}.product", (
+                    f"unknown built-in product {asset.product!r}; built-ins are: "
+                    f"{', '.join(procedural.PRODUCTS)}")))
+                continue
+            for param in asset.params:
+                if param not in kind.params:
+                    problems.append(Problem(f"{where}.params.{param}", (
+                        f"{asset.product} has no parameter {param!r}; its parameters are: "
+                        f"{', '.join(kind.params)}")))
+            slots = set(kind.slots)
+        else:
+            try:
+                load_mesh_file(Path(asset.mesh))
+            except AssetError as err:
+                problems.append(Problem(f"{where}.mesh", str(err)))
+            slots = {"all"}
+        for slot in asset.materials:
+            if slot not in slots:
+                problems.append(Problem(f"{where}.materials.{slot}", (
+                    f"no material slot {slot!r}; slots are: {', '.join(sorted(slots))}")))
+    if problems:
+        raise SceneError(loaded.source, problems)
+
+
+def open_scene(source: str | Path) -> LoadedScene:
+    """Load a scene by built-in name or path and check it completely; raises SceneError."""
+    loaded = load_scene(source)
+    check_scene(loaded)
+    return loaded
+
+
+@dataclass(frozen=True)
+class Placed:
+    """A footprint already on a surface: its corners in the surface frame, metres."""
+
+    corners: np.ndarray
+
+
+class SceneSampler:
+    """Draws the world of any shot of a scene; the same (seed, shot) gives the same world."""
+
+    def __init__(self, scene: Scene, seed: int):
+        self.scene = scene
+        self.seed = seed
+
+    # -- materials ---------------------------------------------------------------------------
+
+    def material(self, ref: MaterialSpec | str, rng: np.random.Generator, key: str) -> Material:
+        """A concrete material; its texture is made once per `key` and reused."""
+        spec = self.scene.material(ref)
+        texture = self._texture(spec.texture, key) if spec.texture is not None else None
+        return Material(
+            base_color=textures.srgb_to_linear(np.asarray(spec.base_color.sample(rng))),
+            metallic=float(spec.metallic.sample(rng)),
+            roughness=float(spec.roughness.sample(rng)),
+            texture=texture,
+            texture_key=content_key(texture) if texture is not None else None,
+        )
+
+    @functools.lru_cache(maxsize=64)  # noqa: B019 - one sampler per process, bounded
+    def _texture(self, spec: TextureSpec, key: str) -> np.ndarray:
+        return make_texture(spec, rng_for(self.seed, 0, f"texture/{key}"))
+
+    # -- products ----------------------------------------------------------------------------
+
+    def product_parts(self, name: str, rng: np.random.Generator) -> tuple[Part, ...]:
+        """The parts of one instance of asset `name`, dimensions and materials drawn."""
+        asset = self.scene.assets[name]
+        scale = float(asset.scale.sample(rng))
+        materials = {
+            slot: self.material(ref, rng, f"{name}/{slot}") for slot, ref in asset.materials.items()
+        }
+        if asset.product is not None:
+            params = {k: float(v.sample(rng)) * scale for k, v in asset.params.items()}
+            defaults = procedural.PRODUCTS[asset.product].params
+            params = {k: params.get(k, defaults[k] * scale) for k in defaults}
+            return procedural.build_product(asset.product, params, materials)
+        parts = load_mesh_file(Path(asset.mesh))
+        if "all" in materials:
+            parts = tuple(Part(p.mesh, materials["all"]) for p in parts)
+        return tuple(Part(scaled(p.mesh, scale), p.material) for p in parts) if scale != 1 else parts
+
+    # -- the shot ----------------------------------------------------------------------------
+
+    def world(self, shot: int) -> World:
+        """The concrete world of shot `shot`."""
+        scene = self.scene
+        scenery_rng = rng_for(self.seed, shot, "scenery")
+        bodies = scenery(
+            scene.environment,
+            lambda ref: self.material(ref, scenery_rng, _ref_key(ref)),
+        )
+        bodies += self.place_objects(shot)
+        lights_rng = rng_for(self.seed, shot, "lights")
+        lights = [make_light(spec, lights_rng) for spec in scene.lights]
+        cameras = [
+            make_camera(spec, rng_for(self.seed, shot, f"camera/{spec.name}"))
+            for spec in scene.cameras
+        ]
+        background = textures.srgb_to_linear(np.asarray(scene.environment.background_color))
+        return World(shot, 0.0, bodies, lights, cameras, tuple(float(c) for c in background))
+
+    def place_objects(self, shot: int) -> list[Body]:
+        """Products of every group, placed without overlapping footprints, ids from 1."""
+        rng = rng_for(self.seed, shot, "placement")
+        placed: dict[str, list[np.ndarray]] = {"belt": [], "floor": []}
+        bodies: list[Body] = []
+        for group in self.scene.objects:
+            for _ in range(int(group.count.sample(rng))):
+                body = self._place_one(group, rng, placed[group.surface], len(bodies) + 1)
+                if body is not None:
+                    bodies.append(body)
+        return bodies
+
+    def _place_one(
+        self, group: ObjectGroupSpec, rng: np.random.Generator, placed: list, instance_id: int
+    ) -> Body | None:
+        name = group.asset.sample(rng)
+        parts = self.product_parts(name, rng)
+        lo, hi = _bounds(parts)
+        lying = group.pose == "lying" or (group.pose == "any" and rng.random() < 0.5)
+        base = rotation_x(np.pi / 2) if lying else np.eye(3)
+        corners = box_corners(lo, hi) @ base.T
+        region, surface_z, surface_pose = self._surface(group)
+        for _ in range(group.max_tries):
+            yaw = np.radians(float(group.yaw_deg.sample(rng)))
+            rotation = rotation_z(yaw) @ base
+            rotated = box_corners(lo, hi) @ rotation.T
+            x = rng.uniform(region[0], region[1])
+            y = rng.uniform(region[2], region[3])
+            foot = _footprint(rotated, x, y)
+            if not _inside(foot, region) or any(
+                rects_overlap(_grow(foot, group.gap), other) for other in placed
+            ):
+                continue
+            placed.append(foot)
+            translation = (x, y, surface_z - corners[:, 2].min())
+            pose = surface_pose @ rigid(rotation, translation)
+            asset = self.scene.assets[name]
+            return Body(parts, pose, instance_id, self.scene.class_id(asset.class_name),
+                        asset.class_name, name=name)
+        log.debug("left out a %s: no free place after %d tries", name, group.max_tries)
+        return None
+
+    def _surface(self, group: ObjectGroupSpec):
+        """(region in the surface frame, surface height, surface frame to world)."""
+        belt = self.scene.environment.belt
+        if group.surface == "belt":
+            margin = 0.01
+            default = (-belt.length / 2 + margin, belt.length / 2 - margin,
+                       -belt.width / 2 + margin, belt.width / 2 - margin)
+            pose = rigid(rotation_z(np.radians(belt.yaw_deg)), (0.0, 0.0, 0.0))
+            return group.region or default, belt.height, pose
+        return group.region or FLOOR_REGION, 0.0, np.eye(4)
+
+
+def make_texture(spec: TextureSpec, rng: np.random.Generator) -> np.ndarray:
+    """(S, S, 3) uint8 sRGB texture from its description."""
+    size = (spec.size, spec.size)
+    if spec.kind == "noise":
+        return textures.noise_texture(rng, size, spec.color_a, spec.color_b, spec.scale)
+    if spec.kind == "stripes":
+        period = max(1.0, spec.size / spec.scale)
+        return textures.stripes_texture(size, spec.color_a, spec.color_b, period, spec.angle_deg)
+    if spec.kind == "checker":
+        return textures.checker_texture(size, spec.color_a, spec.color_b, spec.scale)
+    if spec.kind == "label":
+        logo = _read_picture(spec.logo) if spec.logo else None
+        return textures.label_texture(size, spec.color_a, spec.text, spec.color_b,
+                                      font_size=max(8, spec.size // 6), logo=logo,
+                                      barcode=spec.barcode, rng=rng)
+    return _read_picture(spec.path)
+
+
+def make_light(spec: LightSpec, rng: np.random.Generator) -> Light:
+    """A concrete light from its description."""
+    if spec.color is not None:
+        color = textures.srgb_to_linear(np.asarray(spec.color.sample(rng)))
+    else:
+        color = textures.kelvin_to_rgb(float(spec.temperature_k.sample(rng)))
+    color = tuple(float(c) for c in color)
+    intensity = float(spec.intensity.sample(rng))
+    if spec.type == "ambient":
+        ground = textures.srgb_to_linear(np.asarray(spec.ground_color))
+        return Light("ambient", color, intensity, ground_color=tuple(float(c) for c in ground),
+                     cast_shadows=False)
+    if spec.type == "directional":
+        if spec.direction is not None:
+            direction = _unit([d.sample(rng) for d in spec.direction])
+        else:
+            az = np.radians(float(spec.azimuth_deg.sample(rng)))
+            el = np.radians(float(spec.elevation_deg.sample(rng)))
+            direction = -np.array([np.cos(el) * np.cos(az), np.cos(el) * np.sin(az), np.sin(el)])
+        return Light("directional", color, intensity, direction=tuple(direction),
+                     cast_shadows=spec.shadows)
+    position = np.array([p.sample(rng) for p in spec.position], dtype=np.float64)
+    target = np.array([p.sample(rng) for p in spec.look_at], dtype=np.float64)
+    direction = _unit(target - position)
+    outer = np.radians(float(spec.cone_deg.sample(rng))) / 2
+    inner = outer * (1.0 - float(spec.softness.sample(rng)))
+    size = spec.size if spec.type == "area" else (0.0, 0.0)
+    return Light(spec.type, color, intensity, position=tuple(position), direction=tuple(direction),
+                 cone_inner=inner, cone_outer=outer, size=size, cast_shadows=spec.shadows)
+
+
+def make_camera(spec: CameraSpec, rng: np.random.Generator) -> Camera:
+    """A concrete camera: intrinsics, jittered look-at pose and sampled sensor."""
+    width, height = spec.resolution
+    if spec.fov_deg is not None:
+        fov = np.radians(float(spec.fov_deg.sample(rng)))
+        fx = (width / 2) / np.tan(fov / 2)
+    else:
+        fx = float(spec.focal_length_mm.sample(rng)) / spec.sensor_width_mm * width
+    position = np.array([p.sample(rng) for p in spec.position], dtype=np.float64)
+    target = np.array([p.sample(rng) for p in spec.look_at], dtype=np.float64)
+    if spec.jitter.position_m > 0:
+        position = position + rng.normal(0.0, spec.jitter.position_m, 3)
+    world_to_camera = look_at(position, target, spec.up)
+    if spec.jitter.rotation_deg > 0:
+        axis = rng.normal(size=3)
+        angle = np.radians(rng.normal(0.0, spec.jitter.rotation_deg))
+        jitter = axis_angle(axis, angle)
+        world_to_camera[:3, :3] = jitter @ world_to_camera[:3, :3]
+        world_to_camera[:3, 3] = -world_to_camera[:3, :3] @ position
+    return Camera(spec.name, width, height, intrinsics(width, height, fx), world_to_camera,
+                  near=spec.near, far=spec.far, msaa=spec.msaa, sensor=make_sensor(spec, rng))
+
+
+def make_sensor(spec: CameraSpec, rng: np.random.Generator) -> Sensor:
+    """The sensor settings of one image."""
+    s = spec.sensor
+    if s.white_balance_k is not None:
+        light = np.asarray(textures.kelvin_to_rgb(float(s.white_balance_k.sample(rng))))
+        gains = light[1] / np.maximum(light, 1e-6)
+    else:
+        gains = np.ones(3)
+    jpeg = int(s.jpeg_quality.sample(rng)) if s.jpeg_quality is not None else None
+    return Sensor(
+        exposure_ev=float(s.exposure_ev.sample(rng)),
+        white_balance=tuple(float(g) for g in gains),
+        shot_noise=float(s.shot_noise.sample(rng)),
+        read_noise=float(s.read_noise.sample(rng)),
+        blur_sigma_px=float(s.blur_sigma_px.sample(rng)),
+        vignetting=float(s.vignetting.sample(rng)),
+        jpeg_quality=jpeg,
+    )
+
+
+def scaled(mesh: Mesh, factor: float) -> Mesh:
+    """The mesh scaled uniformly about its origin."""
+    vertices = (mesh.vertices * np.float32(factor)).astype(np.float32)
+    return Mesh(vertices, mesh.faces, mesh.normals, mesh.uv, f"{mesh.key}*{factor:.6g}")
+
+
+def _read_picture(path: str) -> np.ndarray:
+    from PIL import Image
+
+    with Image.open(path) as im:
+        return np.asarray(im.convert("RGB"))
+
+
+def _ref_key(ref) -> str:
+    return ref if isinstance(ref, str) else f"inline/{hash(ref.model_dump_json())}"
+
+
+def _unit(v) -> np.ndarray:
+    v = np.asarray(v, dtype=np.float64)
+    n = np.linalg.norm(v)
+    if n == 0:
+        raise ValueError("a direction of length zero")
+    return v / n
+
+
+def _bounds(parts: tuple[Part, ...]) -> tuple[np.ndarray, np.ndarray]:
+    b = np.stack([p.mesh.bounds for p in parts])
+    return b[:, 0].min(axis=0), b[:, 1].max(axis=0)
+
+
+def _footprint(rotated_corners: np.ndarray, x: float, y: float) -> np.ndarray:
+    """(4, 2) corners of the rotated box's footprint, counter-clockwise, at (x, y)."""
+    bottom = rotated_corners[:, :2]
+    # The footprint of a box turned about z (after an optional quarter turn about x) is the
+    # rectangle spanned by its projected corners; the hull drops the repeats and orders them.
+    hull = ConvexHull(bottom)
+    return bottom[hull.vertices] + (x, y)
+
+
+def _inside(foot: np.ndarray, region) -> bool:
+    return bool(foot[:, 0].min() >= region[0] and foot[:, 0].max() <= region[1]
+                and foot[:, 1].min() >= region[2] and foot[:, 1].max() <= region[3])
+
+
+def _grow(foot: np.ndarray, gap: float) -> np.ndarray:
+    center = foot.mean(axis=0)
+    d = foot - center
+    n = np.linalg.norm(d, axis=1, keepdims=True)
+    return center + d * (1 + gap / np.maximum(n, 1e-9))

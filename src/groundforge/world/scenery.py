@@ -1,0 +1,103 @@
+"""The fixed parts of a scene: floor, walls and a conveyor belt, as bodies with instance id 0."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+
+import numpy as np
+import trimesh
+
+from groundforge.assets.meshes import mesh_from_trimesh
+from groundforge.spec.scene import BeltSpec, EnvironmentSpec, MaterialSpec
+from groundforge.world.geometry import rigid, rotation_z
+from groundforge.world.state import Body, Material, Mesh, Part
+
+BELT_THICKNESS = 0.04
+RAIL_WIDTH = 0.03
+
+
+@functools.lru_cache(maxsize=256)
+def box_mesh(extents, center=(0.0, 0.0, 0.0), tile: float | None = None) -> Mesh:
+    """A hard-edged box; with `tile`, uv repeat every `tile` metres across each face.
+
+    Arguments must be hashable (tuples): boxes are cached, as scenery repeats every shot.
+    """
+    tm = trimesh.creation.box(extents=extents)
+    tm.apply_translation(center)
+    if tile is None:
+        return mesh_from_trimesh(tm, flat=True)
+    corners = tm.vertices[tm.faces.reshape(-1)]
+    normals = np.repeat(tm.face_normals, 3, axis=0)
+    axis = np.abs(normals).argmax(axis=1)
+    # Project each face onto the two axes it spans; the texture repeats every `tile` metres.
+    u_axis = np.where(axis == 0, 1, 0)
+    v_axis = np.where(axis == 2, 1, 2)
+    rows = np.arange(len(corners))
+    uv = np.stack([corners[rows, u_axis], corners[rows, v_axis]], axis=1) / tile
+    flat = trimesh.Trimesh(corners, np.arange(len(corners)).reshape(-1, 3), process=False)
+    return mesh_from_trimesh(flat, uv=uv, flat=True)
+
+
+MaterialFor = Callable[[MaterialSpec | str], Material]
+
+
+def scenery(env: EnvironmentSpec, material: MaterialFor) -> list[Body]:
+    """All static bodies of the environment, with materials from `material(ref)`."""
+    bodies: list[Body] = []
+    if env.floor is not None:
+        sx, sy = env.floor.size
+        mesh = box_mesh((sx, sy, 0.02), center=(0, 0, -0.01), tile=1.0)
+        bodies.append(_static("floor", [Part(mesh, material(env.floor.material))]))
+    if env.walls is not None:
+        d, h = env.walls.distance, env.walls.height
+        mat = material(env.walls.material)
+        parts = [
+            Part(box_mesh((0.05, 2 * d, h), center=(sign * d, 0, h / 2), tile=1.0), mat)
+            for sign in (-1, 1)
+        ] + [
+            Part(box_mesh((2 * d, 0.05, h), center=(0, sign * d, h / 2), tile=1.0), mat)
+            for sign in (-1, 1)
+        ]
+        bodies.append(_static("walls", parts, cast_shadows=False))
+    if env.belt is not None:
+        bodies.append(belt_body(env.belt, material))
+    return bodies
+
+
+def belt_body(belt: BeltSpec, material: MaterialFor) -> Body:
+    """The conveyor: belt surface, optional rails and frame, along its own x axis."""
+    length, width, h = belt.length, belt.width, belt.height
+    parts = [
+        Part(
+            box_mesh((length, width, BELT_THICKNESS), center=(0, 0, h - BELT_THICKNESS / 2),
+                     tile=width),
+            material(belt.belt_material),
+        )
+    ]
+    if belt.rails and belt.rail_height > 0:
+        rail_mat = material(belt.rail_material)
+        rail_h = belt.rail_height + BELT_THICKNESS
+        for sign in (-1, 1):
+            y = sign * (width / 2 + RAIL_WIDTH / 2)
+            center = (0, y, h - BELT_THICKNESS + rail_h / 2)
+            parts.append(Part(box_mesh((length, RAIL_WIDTH, rail_h), center=center), rail_mat))
+    if belt.frame:
+        frame_mat = material(belt.frame_material)
+        skirt = 0.12
+        for sign in (-1, 1):
+            y = sign * (width / 2 + RAIL_WIDTH / 2)
+            center = (0, y, h - BELT_THICKNESS - skirt / 2)
+            parts.append(Part(box_mesh((length, RAIL_WIDTH, skirt), center=center), frame_mat))
+        leg_h = h - BELT_THICKNESS - skirt
+        for x in np.linspace(-length / 2 + 0.1, length / 2 - 0.1, max(2, int(length / 1.2) + 1)):
+            for sign in (-1, 1):
+                y = sign * (width / 2 + RAIL_WIDTH / 2)
+                parts.append(Part(box_mesh((0.05, 0.05, leg_h), center=(x, y, leg_h / 2)),
+                                  frame_mat))
+    pose = rigid(rotation_z(np.radians(belt.yaw_deg)), (0.0, 0.0, 0.0))
+    return Body(tuple(parts), pose, name="belt")
+
+
+def _static(name: str, parts: list[Part], cast_shadows: bool = True) -> Body:
+    return Body(tuple(parts), np.eye(4), cast_shadows=cast_shadows, name=name)
