@@ -57,9 +57,7 @@ CASES = {
         "greater than 0",
     ),
     "negative size in a distribution": (
-        VALID.replace(
-            "product: box}", "product: box, scale: {dist: uniform, min: -1, max: 2}}"
-        ),
+        VALID.replace("product: box}", "product: box, scale: {dist: uniform, min: -1, max: 2}}"),
         "assets.crate.scale.min",
         "greater than 0",
     ),
@@ -109,9 +107,18 @@ def test_process_exits_2_without_traceback(tmp_path):
     scene.write_text(VALID.replace("count: 2", "count: -3"))
     out = tmp_path / "out"
     proc = subprocess.run(
-        [sys.executable, "-m", "groundforge.cli", "generate", "--scene", str(scene),
-         "--out", str(out)],
-        capture_output=True, text=True,
+        [
+            sys.executable,
+            "-m",
+            "groundforge.cli",
+            "generate",
+            "--scene",
+            str(scene),
+            "--out",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
     )
     assert proc.returncode == 2
     assert "objects[0].count" in proc.stderr
@@ -141,9 +148,7 @@ def test_every_problem_is_reported_at_once():
 
 
 def test_normal_distribution_is_refused_for_a_bounded_field():
-    text = VALID.replace(
-        "product: box}", "product: box, scale: {dist: normal, mean: 1, std: 0.1}}"
-    )
+    text = VALID.replace("product: box}", "product: box, scale: {dist: normal, mean: 1, std: 0.1}}")
     with pytest.raises(SceneError) as info:
         parse_scene(text, "scene.yaml")
     assert info.value.problems[0].path == "assets.crate.scale"

@@ -20,8 +20,11 @@ from rich.table import Table
 
 from groundforge.spec.errors import SceneError
 
-app = typer.Typer(add_completion=False, no_args_is_help=True,
-                  help="Generate exactly labelled synthetic images of products in factory scenes.")
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    help="Generate exactly labelled synthetic images of products in factory scenes.",
+)
 console = Console()
 errors = Console(stderr=True)
 
@@ -34,8 +37,10 @@ def _fail(message: str) -> None:
 
 
 def _logging(verbose: bool) -> None:
-    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
-                        format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
 
 
 @app.command()
@@ -51,7 +56,8 @@ def generate(
 ) -> None:
     """Render a batch of shots and write the labelled dataset to OUT (resumes if interrupted)."""
     _logging(verbose)
-    from groundforge.run.batch import OutputError, generate as run_generate
+    from groundforge.run.batch import OutputError
+    from groundforge.run.batch import generate as run_generate
     from groundforge.world.build import open_scene
 
     try:
@@ -59,9 +65,15 @@ def generate(
     except SceneError as err:
         _fail(err.render())
     cameras = len(loaded.scene.cameras)
-    columns = (TextColumn("[progress.description]{task.description}"), BarColumn(),
-               MofNCompleteColumn(), TextColumn("{task.fields[rate]}"), TimeElapsedColumn(),
-               TextColumn("left"), TimeRemainingColumn())
+    columns = (
+        TextColumn("[progress.description]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[rate]}"),
+        TimeElapsedColumn(),
+        TextColumn("left"),
+        TimeRemainingColumn(),
+    )
     with Progress(*columns, console=console, transient=False) as progress:
         task = progress.add_task("images", total=count * cameras, rate="")
 
@@ -73,21 +85,39 @@ def generate(
                 progress.update(task, rate=f"{done / elapsed:.1f} img/s")
 
         try:
-            summary = run_generate(scene, out, count, seed=seed, workers=workers,
-                                   first_shot=first_shot, yolo=yolo, on_shot=on_shot)
+            summary = run_generate(
+                scene,
+                out,
+                count,
+                seed=seed,
+                workers=workers,
+                first_shot=first_shot,
+                yolo=yolo,
+                on_shot=on_shot,
+            )
         except SceneError as err:
             _fail(err.render())
         except OutputError as err:
             _fail(str(err))
     table = Table(show_header=False, box=None)
-    table.add_row("images", f"{summary.images} written" + (
-        f", {summary.skipped * cameras} already there" if summary.skipped else ""))
+    table.add_row(
+        "images",
+        f"{summary.images} written"
+        + (f", {summary.skipped * cameras} already there" if summary.skipped else ""),
+    )
     table.add_row("objects", f"{summary.objects} labelled")
-    table.add_row("time", f"{summary.seconds:.1f} s ({summary.images / summary.seconds:.1f} img/s)"
-                  if summary.seconds > 0 else "-")
+    table.add_row(
+        "time",
+        f"{summary.seconds:.1f} s ({summary.images / summary.seconds:.1f} img/s)"
+        if summary.seconds > 0
+        else "-",
+    )
     table.add_row("dataset", str(out.resolve()))
-    table.add_row("manifests", "manifest.jsonl (Ground Truth), coco.json"
-                  + (", YOLO labels" if (out / "data.yaml").exists() else ""))
+    table.add_row(
+        "manifests",
+        "manifest.jsonl (Ground Truth), coco.json"
+        + (", YOLO labels" if (out / "data.yaml").exists() else ""),
+    )
     console.print(table)
 
 
@@ -110,8 +140,11 @@ def validate(scene: Annotated[str, typer.Argument(help="built-in scene name or Y
     except SceneError as err:
         _fail(err.render())
     s = loaded.scene
-    console.print(f"{loaded.source}: valid ({len(s.classes)} classes, {len(s.assets)} assets, "
-                  f"{len(s.cameras)} cameras)", highlight=False)
+    console.print(
+        f"{loaded.source}: valid ({len(s.classes)} classes, {len(s.assets)} assets, "
+        f"{len(s.cameras)} cameras)",
+        highlight=False,
+    )
 
 
 @app.command()
@@ -124,8 +157,10 @@ def preview(
     from groundforge.export.preview import contact_sheet
 
     if not (dataset / "dataset.json").is_file():
-        _fail(f"{dataset} is not a groundforge dataset (no dataset.json); give the --out folder "
-              "of a generate run")
+        _fail(
+            f"{dataset} is not a groundforge dataset (no dataset.json); give the --out folder "
+            "of a generate run"
+        )
     target = out or dataset / "preview.png"
     contact_sheet(dataset, target, count=count)
     console.print(f"contact sheet written to {target}", highlight=False)

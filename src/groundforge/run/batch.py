@@ -45,6 +45,8 @@ class ShotResult:
     objects: int = 0
     skipped: bool = False
     seconds: dict[str, float] = field(default_factory=lambda: dict.fromkeys(STAGES, 0.0))
+    pid: int = 0
+    rss_mb: float = 0.0
 
 
 @dataclass
@@ -81,8 +83,9 @@ class ShotRunner:
         for camera in world.cameras:
             t = time.perf_counter()
             passes = self.engine.render(world, camera)
-            rgb = apply_sensor(passes.radiance, camera.sensor,
-                               rng_for(self.seed, shot, f"sensor/{camera.name}"))
+            rgb = apply_sensor(
+                passes.radiance, camera.sensor, rng_for(self.seed, shot, f"sensor/{camera.name}")
+            )
             result.seconds["render"] += _lap(t)
             t = time.perf_counter()
             annotation = annotate(world, camera, passes)
@@ -92,6 +95,7 @@ class ShotRunner:
             result.seconds["write"] += _lap(t)
             result.images += 1
             result.objects += sum(1 for o in annotation["objects"] if o["pixel_count"] > 0)
+        result.pid, result.rss_mb = os.getpid(), resident_mb()
         return result
 
     def close(self) -> None:
@@ -105,8 +109,9 @@ def dataset_info(loaded: LoadedScene, seed: int) -> DatasetInfo:
     for spec in scene.cameras:
         # The lens of shot 0; when the focal length varies, each annotation has its own K.
         cam = make_camera(spec, rng_for(seed, 0, f"camera/{spec.name}"))
-        cameras.append({"name": spec.name, "width": cam.width, "height": cam.height,
-                        "K": cam.K.tolist()})
+        cameras.append(
+            {"name": spec.name, "width": cam.width, "height": cam.height, "K": cam.K.tolist()}
+        )
     return DatasetInfo(
         name=scene.name,
         generator_version=__version__,
@@ -138,8 +143,9 @@ def _run_in_worker(shot: int) -> ShotResult:
     return _runner.run(shot)
 
 
-def run_shots(source: str, out: Path, seed: int, shots: list[int], workers: int,
-              loaded: LoadedScene) -> Iterator[ShotResult]:
+def run_shots(
+    source: str, out: Path, seed: int, shots: list[int], workers: int, loaded: LoadedScene
+) -> Iterator[ShotResult]:
     """Results of `shots` as they finish (in any order when workers > 1)."""
     if workers <= 1:
         runner = ShotRunner(loaded, out, seed)
@@ -150,8 +156,9 @@ def run_shots(source: str, out: Path, seed: int, shots: list[int], workers: int,
             runner.close()
         return
     context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(workers, mp_context=context, initializer=_init_worker,
-                             initargs=(source, str(out), seed)) as pool:
+    with ProcessPoolExecutor(
+        workers, mp_context=context, initializer=_init_worker, initargs=(source, str(out), seed)
+    ) as pool:
         pending: set[Future] = set()
         todo = iter(shots)
         for shot in todo:
@@ -219,8 +226,14 @@ def generate(
     writer = DatasetWriter(out, dataset_info(loaded, seed))
     if not resuming:
         writer.start()
-    log.info("batch started: %d shots of %s, seed %d, %d worker(s), into %s",
-             count, loaded.scene.name, seed, workers, out)
+    log.info(
+        "batch started: %d shots of %s, seed %d, %d worker(s), into %s",
+        count,
+        loaded.scene.name,
+        seed,
+        workers,
+        out,
+    )
     started = time.perf_counter()
     shots = list(range(first_shot, first_shot + count))
     totals = dict.fromkeys(STAGES, 0.0)
@@ -238,6 +251,15 @@ def generate(
     elapsed = time.perf_counter() - started
     log.info("batch done: %d images, %d objects in %.1f s, into %s", images, objects, elapsed, out)
     return BatchSummary(out, len(shots), images, objects, skipped, elapsed, totals, dataset)
+
+
+def resident_mb() -> float:
+    """Resident memory of this process, MiB (Linux; 0 where /proc is missing)."""
+    try:
+        pages = int(Path("/proc/self/statm").read_text().split()[1])
+    except (OSError, IndexError, ValueError):
+        return 0.0
+    return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
 
 
 def _lap(start: float) -> float:

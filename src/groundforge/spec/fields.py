@@ -80,7 +80,8 @@ def _scalar_union(integer: bool, ge: float | None, gt: float | None, le: float |
         def _ordered(self):
             if self.max < self.min:
                 raise PydanticCustomError(
-                    "bad_range", "max ({max}) is below min ({min}); give min <= max",
+                    "bad_range",
+                    "max ({max}) is below min ({min}); give min <= max",
                     {"min": self.min, "max": self.max},
                 )
             return self
@@ -103,7 +104,8 @@ def _scalar_union(integer: bool, ge: float | None, gt: float | None, le: float |
         def _ordered(self):
             if self.max < self.min:
                 raise PydanticCustomError(
-                    "bad_range", "max ({max}) is below min ({min}); give min <= max",
+                    "bad_range",
+                    "max ({max}) is below min ({min}); give min <= max",
                     {"min": self.min, "max": self.max},
                 )
             return self
@@ -143,7 +145,8 @@ def _scalar_union(integer: bool, ge: float | None, gt: float | None, le: float |
             def _ordered(self):
                 if self.max < self.min:
                     raise PydanticCustomError(
-                        "bad_range", "max ({max}) is below min ({min}); give min <= max",
+                        "bad_range",
+                        "max ({max}) is below min ({min}); give min <= max",
                         {"min": self.min, "max": self.max},
                     )
                 return self
@@ -183,7 +186,8 @@ def _check_weights(values: list, weights: list[float] | None) -> None:
         return
     if len(weights) != len(values):
         raise PydanticCustomError(
-            "bad_weights", "weights has {n} entries but values has {m}; give one weight per value",
+            "bad_weights",
+            "weights has {n} entries but values has {m}; give one weight per value",
             {"n": len(weights), "m": len(values)},
         )
     if sum(weights) <= 0:
@@ -208,7 +212,8 @@ def _parse_color(value: Any) -> tuple[float, float, float]:
         m = _HEX.match(value.strip())
         if not m:
             raise PydanticCustomError(
-                "bad_color", "{value} is not a colour; give '#rrggbb' or three numbers in 0-1",
+                "bad_color",
+                "{value} is not a colour; give '#rrggbb' or three numbers in 0-1",
                 {"value": value},
             )
         h = m.group(1)
@@ -221,7 +226,8 @@ def _parse_color(value: Any) -> tuple[float, float, float]:
         if rgb is not None and all(0.0 <= c <= 1.0 for c in rgb):
             return rgb
     raise PydanticCustomError(
-        "bad_color", "{value} is not a colour; give '#rrggbb' or three numbers in 0-1",
+        "bad_color",
+        "{value} is not a colour; give '#rrggbb' or three numbers in 0-1",
         {"value": value},
     )
 

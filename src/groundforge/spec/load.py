@@ -44,9 +44,8 @@ def load_scene(source: str | Path) -> LoadedScene:
             return _load_text(real.read_text(encoding="utf-8"), f"{source} (built-in)", real.parent)
     if not path.exists():
         names = ", ".join(builtin_scenes())
-        raise SceneError(str(source), [Problem("", (
-            f"no such file, and not a built-in scene; give a path to a YAML file or one of: "
-            f"{names}"))])
+        message = f"no such file, and not a built-in scene; give a YAML file or one of: {names}"
+        raise SceneError(str(source), [Problem("", message)])
     if not path.is_file():
         raise SceneError(str(source), [Problem("", "is a folder; give a YAML scene file")])
     try:
@@ -70,8 +69,16 @@ def _load_text(text: str, source: str, base_dir: Path) -> LoadedScene:
         what = getattr(err, "problem", None) or str(err)
         raise SceneError(source, [Problem("", f"is not valid YAML: {where}{what}")]) from None
     if not isinstance(data, dict):
-        raise SceneError(source, [Problem("", "must be a YAML mapping with fields such as "
-                                              "name, classes, assets, objects, lights, cameras")])
+        raise SceneError(
+            source,
+            [
+                Problem(
+                    "",
+                    "must be a YAML mapping with fields such as "
+                    "name, classes, assets, objects, lights, cameras",
+                )
+            ],
+        )
     try:
         scene = Scene.model_validate(data, context={"base_dir": str(base_dir)})
     except ValidationError as err:

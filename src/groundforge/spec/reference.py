@@ -50,8 +50,10 @@ def scene_reference() -> str:
             key = info.alias or name
             nested = _models(info.annotation)
             queue += [(f"`{key}`: {m.__name__}", m) for m in nested if m not in seen]
-            rows.append(f"| `{key}` | {_type(info.annotation)} | {_default(info)} | "
-                        f"{(info.description or '').replace('|', '/')} |")
+            rows.append(
+                f"| `{key}` | {_type(info.annotation)} | {_default(info)} | "
+                f"{(info.description or '').replace('|', '/')} |"
+            )
         doc = (model.__doc__ or "").strip().split("\n\n")[0].replace("\n", " ")
         sections.append(f"## {title}\n\n" + (f"{doc}\n\n" if doc else "") + "\n".join(rows) + "\n")
     return "\n".join(sections)
@@ -91,7 +93,8 @@ def _type(tp: Any) -> str:
             inner = [a for a in get_args(tp) if a is not type(None)]
             return _type(inner[0]) + " (optional)" if len(inner) == 1 else "see schema"
         return " or ".join(_type(a) for a in get_args(tp) if a is not type(None)) + (
-            " (optional)" if type(None) in get_args(tp) else "")
+            " (optional)" if type(None) in get_args(tp) else ""
+        )
     if origin is Literal:
         return " / ".join(f"`{a}`" for a in get_args(tp))
     if origin in (list, tuple):
@@ -105,7 +108,8 @@ def _type(tp: Any) -> str:
     if tp is type(None):
         return "null"
     return {str: "text", float: "number", int: "integer", bool: "true / false"}.get(
-        tp, getattr(tp, "__name__", str(tp)))
+        tp, getattr(tp, "__name__", str(tp))
+    )
 
 
 def _models(tp: Any) -> list[type[BaseModel]]:

@@ -14,12 +14,14 @@ from pydantic_core import PydanticCustomError
 
 from groundforge.spec.fields import SRGB, Color, Integer, Name, Real, Strict, Vec3
 
+
 def _no_repeats(values: list[str], what: str) -> None:
     seen = set()
     for v in values:
         if v in seen:
             raise PydanticCustomError(
-                "duplicate", "{what} '{value}' appears twice; names must be unique",
+                "duplicate",
+                "{what} '{value}' appears twice; names must be unique",
                 {"what": what, "value": v},
             )
         seen.add(v)
@@ -32,7 +34,8 @@ def _existing_file(value: str | None, info: ValidationInfo) -> str | None:
     path = Path(value) if Path(value).is_absolute() else base / value
     if not path.is_file():
         raise PydanticCustomError(
-            "missing_file", "file {path} does not exist; give a path relative to the scene file",
+            "missing_file",
+            "file {path} does not exist; give a path relative to the scene file",
             {"path": str(path)},
         )
     return str(path.resolve())
@@ -118,7 +121,8 @@ class AssetSpec(Strict):
     def _one_source(self):
         if (self.product is None) == (self.mesh is None):
             raise PydanticCustomError(
-                "asset_source", "give exactly one of `product` (a built-in shape) or `mesh` (a file)"
+                "asset_source",
+                "give exactly one of `product` (a built-in shape) or `mesh` (a file)",
             )
         if self.mesh is not None and self.params:
             raise PydanticCustomError("asset_params", "`params` applies to built-in shapes only")
@@ -166,8 +170,9 @@ class BeltSpec(Strict):
         roughness=0.85,
         texture=TextureSpec(kind="noise", color_a=(0.16, 0.16, 0.16), color_b=(0.08, 0.08, 0.08)),
     )
-    rail_material: MaterialRef = MaterialSpec(base_color=(0.75, 0.76, 0.78), metallic=1.0,
-                                              roughness=0.35)
+    rail_material: MaterialRef = MaterialSpec(
+        base_color=(0.75, 0.76, 0.78), metallic=1.0, roughness=0.35
+    )
     frame_material: MaterialRef = MaterialSpec(base_color=(0.2, 0.35, 0.55), roughness=0.6)
 
 
@@ -213,8 +218,11 @@ class ObjectGroupSpec(Strict):
 
 class LightSpec(Strict):
     type: Literal["directional", "point", "spot", "area", "ambient"]
-    intensity: Real(ge=0) = Field(1.0, description="irradiance (directional, ambient) or "
-                                  "radiant intensity (point, spot, area); W/m^2 or W/sr")
+    intensity: Real(ge=0) = Field(
+        1.0,
+        description="irradiance (directional, ambient) or "
+        "radiant intensity (point, spot, area); W/m^2 or W/sr",
+    )
     color: Color | None = Field(None, description="sRGB colour; overrides temperature_k")
     temperature_k: Real(ge=1000, le=40000) = Field(5500.0, description="colour temperature")
     ground_color: SRGB = Field((0.25, 0.25, 0.25), description="ambient: colour from below")
@@ -343,28 +351,37 @@ class Scene(Strict):
         problems: list[tuple[tuple, str]] = []
         for name, asset in self.assets.items():
             if asset.class_name not in self.classes:
-                problems.append(((
-                    "assets", name, "class"),
-                    f"class {asset.class_name!r} is not in `classes` ({', '.join(self.classes)})",
-                ))
+                problems.append(
+                    (
+                        ("assets", name, "class"),
+                        f"class {asset.class_name!r} is not in `classes` "
+                        f"({', '.join(self.classes)})",
+                    )
+                )
             for slot, ref in asset.materials.items():
                 if isinstance(ref, str) and ref not in self.materials:
-                    problems.append(((
-                        "assets", name, "materials", slot),
-                        f"material {ref!r} is not defined under `materials`",
-                    ))
+                    problems.append(
+                        (
+                            ("assets", name, "materials", slot),
+                            f"material {ref!r} is not defined under `materials`",
+                        )
+                    )
         for i, group in enumerate(self.objects):
             for asset in group.asset.names():
                 if asset not in self.assets:
-                    problems.append(((
-                        "objects", i, "asset"),
-                        f"asset {asset!r} is not defined; defined: {', '.join(self.assets)}",
-                    ))
+                    problems.append(
+                        (
+                            ("objects", i, "asset"),
+                            f"asset {asset!r} is not defined; defined: {', '.join(self.assets)}",
+                        )
+                    )
             if group.surface == "belt" and self.environment.belt is None:
-                problems.append(((
-                    "objects", i, "surface"),
-                    "objects are placed on the belt but `environment.belt` is not given",
-                ))
+                problems.append(
+                    (
+                        ("objects", i, "surface"),
+                        "objects are placed on the belt but `environment.belt` is not given",
+                    )
+                )
         if problems:
             raise ReferenceProblems(problems)
         return self

@@ -22,7 +22,6 @@ from groundforge.sampling.seeds import rng_for
 from groundforge.spec.errors import Problem, SceneError
 from groundforge.spec.load import LoadedScene, load_scene
 from groundforge.spec.scene import (
-    AssetSpec,
     CameraSpec,
     LightSpec,
     MaterialSpec,
@@ -57,15 +56,27 @@ def check_scene(loaded: LoadedScene) -> None:
         if asset.product is not None:
             kind = procedural.PRODUCTS.get(asset.product)
             if kind is None:
-                problems.append(Problem(f"{where}.product", (
-                    f"unknown built-in product {asset.product!r}; built-ins are: "
-                    f"{', '.join(procedural.PRODUCTS)}")))
+                problems.append(
+                    Problem(
+                        f"{where}.product",
+                        (
+                            f"unknown built-in product {asset.product!r}; built-ins are: "
+                            f"{', '.join(procedural.PRODUCTS)}"
+                        ),
+                    )
+                )
                 continue
             for param in asset.params:
                 if param not in kind.params:
-                    problems.append(Problem(f"{where}.params.{param}", (
-                        f"{asset.product} has no parameter {param!r}; its parameters are: "
-                        f"{', '.join(kind.params)}")))
+                    problems.append(
+                        Problem(
+                            f"{where}.params.{param}",
+                            (
+                                f"{asset.product} has no parameter {param!r}; its parameters are: "
+                                f"{', '.join(kind.params)}"
+                            ),
+                        )
+                    )
             slots = set(kind.slots)
         else:
             try:
@@ -75,8 +86,12 @@ def check_scene(loaded: LoadedScene) -> None:
             slots = {"all"}
         for slot in asset.materials:
             if slot not in slots:
-                problems.append(Problem(f"{where}.materials.{slot}", (
-                    f"no material slot {slot!r}; slots are: {', '.join(sorted(slots))}")))
+                problems.append(
+                    Problem(
+                        f"{where}.materials.{slot}",
+                        (f"no material slot {slot!r}; slots are: {', '.join(sorted(slots))}"),
+                    )
+                )
     if problems:
         raise SceneError(loaded.source, problems)
 
@@ -109,7 +124,7 @@ class SceneSampler:
         spec = self.scene.material(ref)
         texture = self._texture(spec.texture, key) if spec.texture is not None else None
         return Material(
-            base_color=textures.srgb_to_linear(np.asarray(spec.base_color.sample(rng))),
+            base_color=_triple(textures.srgb_to_linear(np.asarray(spec.base_color.sample(rng)))),
             metallic=float(spec.metallic.sample(rng)),
             roughness=float(spec.roughness.sample(rng)),
             texture=texture,
@@ -137,7 +152,9 @@ class SceneSampler:
         parts = load_mesh_file(Path(asset.mesh))
         if "all" in materials:
             parts = tuple(Part(p.mesh, materials["all"]) for p in parts)
-        return tuple(Part(scaled(p.mesh, scale), p.material) for p in parts) if scale != 1 else parts
+        return (
+            tuple(Part(scaled(p.mesh, scale), p.material) for p in parts) if scale != 1 else parts
+        )
 
     # -- the shot ----------------------------------------------------------------------------
 
@@ -157,7 +174,7 @@ class SceneSampler:
             for spec in scene.cameras
         ]
         background = textures.srgb_to_linear(np.asarray(scene.environment.background_color))
-        return World(shot, 0.0, bodies, lights, cameras, tuple(float(c) for c in background))
+        return World(shot, 0.0, bodies, lights, cameras, _triple(background))
 
     def place_objects(self, shot: int) -> list[Body]:
         """Products of every group, placed without overlapping footprints, ids from 1."""
@@ -196,8 +213,14 @@ class SceneSampler:
             translation = (x, y, surface_z - corners[:, 2].min())
             pose = surface_pose @ rigid(rotation, translation)
             asset = self.scene.assets[name]
-            return Body(parts, pose, instance_id, self.scene.class_id(asset.class_name),
-                        asset.class_name, name=name)
+            return Body(
+                parts,
+                pose,
+                instance_id,
+                self.scene.class_id(asset.class_name),
+                asset.class_name,
+                name=name,
+            )
         log.debug("left out a %s: no free place after %d tries", name, group.max_tries)
         return None
 
@@ -206,8 +229,12 @@ class SceneSampler:
         belt = self.scene.environment.belt
         if group.surface == "belt":
             margin = 0.01
-            default = (-belt.length / 2 + margin, belt.length / 2 - margin,
-                       -belt.width / 2 + margin, belt.width / 2 - margin)
+            default = (
+                -belt.length / 2 + margin,
+                belt.length / 2 - margin,
+                -belt.width / 2 + margin,
+                belt.width / 2 - margin,
+            )
             pose = rigid(rotation_z(np.radians(belt.yaw_deg)), (0.0, 0.0, 0.0))
             return group.region or default, belt.height, pose
         return group.region or FLOOR_REGION, 0.0, np.eye(4)
@@ -225,9 +252,16 @@ def make_texture(spec: TextureSpec, rng: np.random.Generator) -> np.ndarray:
         return textures.checker_texture(size, spec.color_a, spec.color_b, spec.scale)
     if spec.kind == "label":
         logo = _read_picture(spec.logo) if spec.logo else None
-        return textures.label_texture(size, spec.color_a, spec.text, spec.color_b,
-                                      font_size=max(8, spec.size // 6), logo=logo,
-                                      barcode=spec.barcode, rng=rng)
+        return textures.label_texture(
+            size,
+            spec.color_a,
+            spec.text,
+            spec.color_b,
+            font_size=max(8, spec.size // 6),
+            logo=logo,
+            barcode=spec.barcode,
+            rng=rng,
+        )
     return _read_picture(spec.path)
 
 
@@ -237,12 +271,11 @@ def make_light(spec: LightSpec, rng: np.random.Generator) -> Light:
         color = textures.srgb_to_linear(np.asarray(spec.color.sample(rng)))
     else:
         color = textures.kelvin_to_rgb(float(spec.temperature_k.sample(rng)))
-    color = tuple(float(c) for c in color)
+    color = _triple(color)
     intensity = float(spec.intensity.sample(rng))
     if spec.type == "ambient":
         ground = textures.srgb_to_linear(np.asarray(spec.ground_color))
-        return Light("ambient", color, intensity, ground_color=tuple(float(c) for c in ground),
-                     cast_shadows=False)
+        return Light("ambient", color, intensity, ground_color=_triple(ground), cast_shadows=False)
     if spec.type == "directional":
         if spec.direction is not None:
             direction = _unit([d.sample(rng) for d in spec.direction])
@@ -250,16 +283,26 @@ def make_light(spec: LightSpec, rng: np.random.Generator) -> Light:
             az = np.radians(float(spec.azimuth_deg.sample(rng)))
             el = np.radians(float(spec.elevation_deg.sample(rng)))
             direction = -np.array([np.cos(el) * np.cos(az), np.cos(el) * np.sin(az), np.sin(el)])
-        return Light("directional", color, intensity, direction=tuple(direction),
-                     cast_shadows=spec.shadows)
+        return Light(
+            "directional", color, intensity, direction=tuple(direction), cast_shadows=spec.shadows
+        )
     position = np.array([p.sample(rng) for p in spec.position], dtype=np.float64)
     target = np.array([p.sample(rng) for p in spec.look_at], dtype=np.float64)
     direction = _unit(target - position)
     outer = np.radians(float(spec.cone_deg.sample(rng))) / 2
     inner = outer * (1.0 - float(spec.softness.sample(rng)))
     size = spec.size if spec.type == "area" else (0.0, 0.0)
-    return Light(spec.type, color, intensity, position=tuple(position), direction=tuple(direction),
-                 cone_inner=inner, cone_outer=outer, size=size, cast_shadows=spec.shadows)
+    return Light(
+        spec.type,
+        color,
+        intensity,
+        position=tuple(position),
+        direction=tuple(direction),
+        cone_inner=inner,
+        cone_outer=outer,
+        size=size,
+        cast_shadows=spec.shadows,
+    )
 
 
 def make_camera(spec: CameraSpec, rng: np.random.Generator) -> Camera:
@@ -281,8 +324,17 @@ def make_camera(spec: CameraSpec, rng: np.random.Generator) -> Camera:
         jitter = axis_angle(axis, angle)
         world_to_camera[:3, :3] = jitter @ world_to_camera[:3, :3]
         world_to_camera[:3, 3] = -world_to_camera[:3, :3] @ position
-    return Camera(spec.name, width, height, intrinsics(width, height, fx), world_to_camera,
-                  near=spec.near, far=spec.far, msaa=spec.msaa, sensor=make_sensor(spec, rng))
+    return Camera(
+        spec.name,
+        width,
+        height,
+        intrinsics(width, height, fx),
+        world_to_camera,
+        near=spec.near,
+        far=spec.far,
+        msaa=spec.msaa,
+        sensor=make_sensor(spec, rng),
+    )
 
 
 def make_sensor(spec: CameraSpec, rng: np.random.Generator) -> Sensor:
@@ -296,7 +348,7 @@ def make_sensor(spec: CameraSpec, rng: np.random.Generator) -> Sensor:
     jpeg = int(s.jpeg_quality.sample(rng)) if s.jpeg_quality is not None else None
     return Sensor(
         exposure_ev=float(s.exposure_ev.sample(rng)),
-        white_balance=tuple(float(g) for g in gains),
+        white_balance=_triple(gains),
         shot_noise=float(s.shot_noise.sample(rng)),
         read_noise=float(s.read_noise.sample(rng)),
         blur_sigma_px=float(s.blur_sigma_px.sample(rng)),
@@ -322,6 +374,10 @@ def _ref_key(ref) -> str:
     return ref if isinstance(ref, str) else f"inline/{hash(ref.model_dump_json())}"
 
 
+def _triple(values) -> tuple[float, float, float]:
+    return tuple(float(v) for v in values)
+
+
 def _unit(v) -> np.ndarray:
     v = np.asarray(v, dtype=np.float64)
     n = np.linalg.norm(v)
@@ -345,8 +401,12 @@ def _footprint(rotated_corners: np.ndarray, x: float, y: float) -> np.ndarray:
 
 
 def _inside(foot: np.ndarray, region) -> bool:
-    return bool(foot[:, 0].min() >= region[0] and foot[:, 0].max() <= region[1]
-                and foot[:, 1].min() >= region[2] and foot[:, 1].max() <= region[3])
+    return bool(
+        foot[:, 0].min() >= region[0]
+        and foot[:, 0].max() <= region[1]
+        and foot[:, 1].min() >= region[2]
+        and foot[:, 1].max() <= region[3]
+    )
 
 
 def _grow(foot: np.ndarray, gap: float) -> np.ndarray:

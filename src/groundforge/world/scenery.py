@@ -70,8 +70,9 @@ def belt_body(belt: BeltSpec, material: MaterialFor) -> Body:
     length, width, h = belt.length, belt.width, belt.height
     parts = [
         Part(
-            box_mesh((length, width, BELT_THICKNESS), center=(0, 0, h - BELT_THICKNESS / 2),
-                     tile=width),
+            box_mesh(
+                (length, width, BELT_THICKNESS), center=(0, 0, h - BELT_THICKNESS / 2), tile=width
+            ),
             material(belt.belt_material),
         )
     ]
@@ -93,8 +94,9 @@ def belt_body(belt: BeltSpec, material: MaterialFor) -> Body:
         for x in np.linspace(-length / 2 + 0.1, length / 2 - 0.1, max(2, int(length / 1.2) + 1)):
             for sign in (-1, 1):
                 y = sign * (width / 2 + RAIL_WIDTH / 2)
-                parts.append(Part(box_mesh((0.05, 0.05, leg_h), center=(x, y, leg_h / 2)),
-                                  frame_mat))
+                parts.append(
+                    Part(box_mesh((0.05, 0.05, leg_h), center=(x, y, leg_h / 2)), frame_mat)
+                )
     pose = rigid(rotation_z(np.radians(belt.yaw_deg)), (0.0, 0.0, 0.0))
     return Body(tuple(parts), pose, name="belt")
 

@@ -7,6 +7,7 @@ says otherwise. Colours are linear RGB in 0-1.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Literal
 
 import numpy as np
@@ -28,7 +29,7 @@ class Mesh:
     uv: np.ndarray
     key: str
 
-    @property
+    @cached_property
     def bounds(self) -> np.ndarray:
         """(2, 3) float64: min and max corner in the object frame."""
         v = self.vertices.astype(np.float64)
@@ -73,9 +74,9 @@ class Body:
     cast_shadows: bool = True
     name: str = ""
 
-    @property
+    @cached_property
     def bounds(self) -> np.ndarray:
-        """(2, 3) float64: the object-frame box around all parts."""
+        """(2, 3) float64: the object-frame box around all parts (parts never change)."""
         b = np.stack([p.mesh.bounds for p in self.parts])
         return np.stack([b[:, 0].min(axis=0), b[:, 1].max(axis=0)])
 
