@@ -54,7 +54,7 @@ CASES = {
     "negative size": (
         VALID.replace("product: box}", "product: box, params: {width: -0.2}}"),
         "assets.crate.params.width",
-        "greater than 0",
+        "greater than or equal to 0",
     ),
     "negative size in a distribution": (
         VALID.replace("product: box}", "product: box, scale: {dist: uniform, min: -1, max: 2}}"),

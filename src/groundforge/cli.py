@@ -171,7 +171,7 @@ def schema(
     out: Annotated[Path | None, typer.Option(help="write the reference here")] = None,
 ) -> None:
     """Print the scene-file reference (Markdown), generated from the schema."""
-    from groundforge.spec.reference import scene_reference
+    from groundforge.reference import scene_reference
 
     text = scene_reference()
     if out is None:

@@ -103,9 +103,10 @@ class AssetSpec(Strict):
     product: str | None = Field(
         None, description="built-in parametric shape: bottle, can, box, jar, pouch, gear, bracket"
     )
-    params: dict[str, Real(gt=0)] = Field(
+    params: dict[str, Real(ge=0)] = Field(
         default_factory=dict,
-        description="dimensions of the built-in shape, metres (each fixed or a distribution)",
+        description="dimensions of the built-in shape, metres (each fixed or a distribution); "
+        "0 turns an optional feature (a label, a hole) off",
     )
     mesh: str | None = Field(
         None, description="mesh file (OBJ, GLB, GLTF, STL, PLY), relative to the scene file"

@@ -96,6 +96,18 @@ def check_scene(loaded: LoadedScene) -> None:
         raise SceneError(loaded.source, problems)
 
 
+def _trial_builds(asset: AssetSpec, where: str) -> list[Problem]:
+    """Build the product with every parameter at the low and at the high end of its range."""
+    for end in (0, 1):
+        params = {k: v.support()[end] for k, v in asset.params.items()}
+        try:
+            procedural.build_product(asset.product, params)
+        except ValueError as err:
+            which = "lowest" if end == 0 else "highest"
+            return [Problem(f"{where}.params", f"with every parameter at its {which}: {err}")]
+    return []
+
+
 def open_scene(source: str | Path) -> LoadedScene:
     """Load a scene by built-in name or path and check it completely; raises SceneError."""
     loaded = load_scene(source)

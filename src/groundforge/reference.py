@@ -1,4 +1,5 @@
-"""The scene-file reference, generated from the schema so that it cannot drift from it."""
+"""The scene-file reference, generated from the schema and the product library so that it
+cannot drift from either."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from typing import Any, Literal, Union, get_args, get_origin
 from pydantic import BaseModel
 from pydantic_core import PydanticUndefined
 
+from groundforge.assets.procedural import PRODUCTS
 from groundforge.spec import fields
 from groundforge.spec.scene import Scene
 
@@ -56,7 +58,21 @@ def scene_reference() -> str:
             )
         doc = (model.__doc__ or "").strip().split("\n\n")[0].replace("\n", " ")
         sections.append(f"## {title}\n\n" + (f"{doc}\n\n" if doc else "") + "\n".join(rows) + "\n")
+    sections.append(_products())
     return "\n".join(sections)
+
+
+def _products() -> str:
+    """The built-in products: parameters with defaults, and material slots."""
+    rows = ["| product | parameters (default, metres) | material slots |", "| --- | --- | --- |"]
+    for name, kind in PRODUCTS.items():
+        params = ", ".join(f"`{k}` {v:g}" for k, v in kind.params.items())
+        rows.append(f"| `{name}` | {params} | {', '.join(f'`{s}`' for s in kind.slots)} |")
+    return (
+        "## Built-in products\n\n"
+        "An asset with `product: NAME` is built from these parameters; `params` overrides any of\n"
+        "them and `scale` multiplies them all.\n\n" + "\n".join(rows) + "\n"
+    )
 
 
 def _members(tp: Any) -> tuple:
