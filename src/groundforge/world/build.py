@@ -7,6 +7,7 @@ meshes) once per process; `SceneSampler.world(shot)` draws everything else from 
 from __future__ import annotations
 
 import functools
+import hashlib
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -383,7 +384,11 @@ def _read_picture(path: str) -> np.ndarray:
 
 
 def _ref_key(ref) -> str:
-    return ref if isinstance(ref, str) else f"inline/{hash(ref.model_dump_json())}"
+    """A stable name for a material reference (Python's own str hash differs per process)."""
+    if isinstance(ref, str):
+        return ref
+    digest = hashlib.blake2b(ref.model_dump_json().encode(), digest_size=8).hexdigest()
+    return f"inline/{digest}"
 
 
 def _triple(values) -> tuple[float, float, float]:
