@@ -40,7 +40,7 @@ class Engine(abc.ABC):
     def render(self, world: World, camera: Camera) -> Passes:
         """All passes of `world` seen by `camera`."""
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 - engines without resources need not override it
         """Release whatever the engine holds."""
 
     def __enter__(self) -> Engine:

@@ -23,6 +23,7 @@ from groundforge.sampling.seeds import rng_for
 from groundforge.spec.errors import Problem, SceneError
 from groundforge.spec.load import LoadedScene, load_scene
 from groundforge.spec.scene import (
+    AssetSpec,
     CameraSpec,
     LightSpec,
     MaterialSpec,

@@ -48,7 +48,8 @@ def scenery(env: EnvironmentSpec, material: MaterialFor) -> list[Body]:
     if env.floor is not None:
         sx, sy = env.floor.size
         mesh = box_mesh((sx, sy, 0.02), center=(0, 0, -0.01), tile=1.0)
-        bodies.append(_static("floor", [Part(mesh, material(env.floor.material))]))
+        # Nothing lies under the floor: casting would only spread the directional shadow map.
+        bodies.append(_static("floor", [Part(mesh, material(env.floor.material))], False))
     if env.walls is not None:
         d, h = env.walls.distance, env.walls.height
         mat = material(env.walls.material)
