@@ -38,8 +38,12 @@ def run(scene: str, count: int, workers: int, memory_every: int) -> None:
     out = Path(tempfile.mkdtemp(prefix="gf-bench-")) / "out"
     memory: dict[int, list[tuple[int, float]]] = defaultdict(list)
     done = [0]
+    first: list[float] = []
 
     def on_shot(result) -> None:
+        if not first:
+            first.append(time.perf_counter())
+            first.append(result.images)
         done[0] += result.images
         rows = memory[result.pid]
         if not rows or done[0] - rows[-1][0] >= memory_every:
@@ -47,11 +51,15 @@ def run(scene: str, count: int, workers: int, memory_every: int) -> None:
 
     start = time.perf_counter()
     summary = generate(scene, out, count, workers=workers, on_shot=on_shot)
-    wall = time.perf_counter() - start
+    end = time.perf_counter()
+    wall = end - start
     print(f"\n{scene}: {summary.images} images ({count} shots), {workers} worker(s)")
+    # The rate once every process is up: from the first finished shot to the last.
+    steady = (summary.images - first[1]) / max(end - first[0], 1e-9)
     print(
         f"  wall {wall:.1f} s (batch {summary.seconds:.1f} s), "
-        f"{summary.images / wall:.2f} images/s including start-up and manifests"
+        f"{summary.images / wall:.2f} images/s including start-up and manifests, "
+        f"{steady:.2f} images/s after the first shot"
     )
     per_image = {k: summary.stage_seconds[k] / max(summary.images, 1) * 1000 for k in STAGES}
     print(
