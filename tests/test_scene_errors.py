@@ -155,6 +155,17 @@ def test_normal_distribution_is_refused_for_a_bounded_field():
     assert "truncnormal" in info.value.problems[0].message
 
 
+def test_reversed_range_and_mismatched_weights_are_named():
+    text = VALID.replace(
+        "product: box}", "product: box, scale: {dist: uniform, min: 2, max: 1}}"
+    ).replace("asset: crate,", "asset: {dist: choice, values: [crate], weights: [1, 2]},")
+    with pytest.raises(SceneError) as info:
+        parse_scene(text, "scene.yaml")
+    problems = {p.path: p.message for p in info.value.problems}
+    assert "below min" in problems["assets.crate.scale"]
+    assert "one weight per value" in problems["objects[0].asset"]
+
+
 def test_field_path_drops_union_tags():
     assert format_path(("objects", 2, "scale", "uniform", "min")) == "objects[2].scale.min"
     assert format_path(("cameras", 0, "fov_deg", "constant", "value")) == "cameras[0].fov_deg"

@@ -24,6 +24,7 @@ from groundforge.export import coco, groundtruth
 from groundforge.export import yolo as yolo_format
 from groundforge.export.files import TEMP_SUFFIX, atomic_open, save_image, write_json
 from groundforge.export.palette import encode_semantic
+from groundforge.labels.annotate import camera_record
 from groundforge.render.engine import Passes
 from groundforge.world.state import Camera
 
@@ -114,12 +115,9 @@ class DatasetInfo:
     @staticmethod
     def camera_entry(camera: Camera) -> dict:
         """The dataset.json entry of a camera: {name, width, height, K}."""
-        return {
-            "name": camera.name,
-            "width": int(camera.width),
-            "height": int(camera.height),
-            "K": np.asarray(camera.K, np.float64).tolist(),
-        }
+        record = camera_record(camera)
+        del record["world_to_camera"]  # poses vary per shot; each annotation has its own
+        return record
 
     @property
     def class_names(self) -> dict[int, str]:

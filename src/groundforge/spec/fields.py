@@ -48,6 +48,29 @@ class Strict(BaseModel):
         return data
 
 
+class Ranged(Strict):
+    """A distribution over [min, max]; subclasses declare the two fields."""
+
+    @model_validator(mode="after")
+    def _ordered(self):
+        if self.max < self.min:
+            raise PydanticCustomError(
+                "bad_range",
+                "max ({max}) is below min ({min}); give min <= max",
+                {"min": self.min, "max": self.max},
+            )
+        return self
+
+
+class Weighted(Strict):
+    """A choice among `values` with optional relative `weights`; subclasses declare both."""
+
+    @model_validator(mode="after")
+    def _weights_match(self):
+        _check_weights(self.values, self.weights)
+        return self
+
+
 def _as_constant(value: Any) -> Any:
     if isinstance(value, dict) or isinstance(value, BaseModel):
         return value
@@ -71,20 +94,10 @@ def _scalar_union(integer: bool, ge: float | None, gt: float | None, le: float |
         def support(self) -> tuple[float, float]:
             return (self.value, self.value)
 
-    class Uniform(Strict):
+    class Uniform(Ranged):
         dist: Literal["uniform"]
         min: bounded
         max: bounded
-
-        @model_validator(mode="after")
-        def _ordered(self):
-            if self.max < self.min:
-                raise PydanticCustomError(
-                    "bad_range",
-                    "max ({max}) is below min ({min}); give min <= max",
-                    {"min": self.min, "max": self.max},
-                )
-            return self
 
         def sample(self, rng):
             value = draw.uniform(rng, self.min, self.max)
@@ -93,22 +106,12 @@ def _scalar_union(integer: bool, ge: float | None, gt: float | None, le: float |
         def support(self):
             return (self.min, self.max)
 
-    class TruncNormal(Strict):
+    class TruncNormal(Ranged):
         dist: Literal["truncnormal"]
         mean: float
         std: Annotated[float, Field(ge=0)]
         min: bounded
         max: bounded
-
-        @model_validator(mode="after")
-        def _ordered(self):
-            if self.max < self.min:
-                raise PydanticCustomError(
-                    "bad_range",
-                    "max ({max}) is below min ({min}); give min <= max",
-                    {"min": self.min, "max": self.max},
-                )
-            return self
 
         def sample(self, rng):
             value = draw.truncated_normal(rng, self.mean, self.std, self.min, self.max)
@@ -117,15 +120,10 @@ def _scalar_union(integer: bool, ge: float | None, gt: float | None, le: float |
         def support(self):
             return (self.min, self.max)
 
-    class Choice(Strict):
+    class Choice(Weighted):
         dist: Literal["choice"]
         values: Annotated[list[bounded], Field(min_length=1)]
         weights: list[Annotated[float, Field(ge=0)]] | None = None
-
-        @model_validator(mode="after")
-        def _weights_match(self):
-            _check_weights(self.values, self.weights)
-            return self
 
         def sample(self, rng):
             return self.values[draw.weighted_index(rng, self.weights, len(self.values))]
@@ -136,20 +134,10 @@ def _scalar_union(integer: bool, ge: float | None, gt: float | None, le: float |
     members: list[type] = [Constant, Uniform, TruncNormal, Choice]
     if integer:
 
-        class RandInt(Strict):
+        class RandInt(Ranged):
             dist: Literal["randint"]
             min: bounded
             max: bounded
-
-            @model_validator(mode="after")
-            def _ordered(self):
-                if self.max < self.min:
-                    raise PydanticCustomError(
-                        "bad_range",
-                        "max ({max}) is below min ({min}); give min <= max",
-                        {"min": self.min, "max": self.max},
-                    )
-                return self
 
             def sample(self, rng):
                 return draw.integer(rng, self.min, self.max)
@@ -244,15 +232,10 @@ class ColorConstant(Strict):
         return self.value
 
 
-class ColorChoice(Strict):
+class ColorChoice(Weighted):
     dist: Literal["choice"]
     values: Annotated[list[SRGB], Field(min_length=1)]
     weights: list[Annotated[float, Field(ge=0)]] | None = None
-
-    @model_validator(mode="after")
-    def _weights_match(self):
-        _check_weights(self.values, self.weights)
-        return self
 
     def sample(self, rng):
         return self.values[draw.weighted_index(rng, self.weights, len(self.values))]
@@ -292,15 +275,10 @@ class NameConstant(Strict):
         return [self.value]
 
 
-class NameChoice(Strict):
+class NameChoice(Weighted):
     dist: Literal["choice"]
     values: Annotated[list[str], Field(min_length=1)]
     weights: list[Annotated[float, Field(ge=0)]] | None = None
-
-    @model_validator(mode="after")
-    def _weights_match(self):
-        _check_weights(self.values, self.weights)
-        return self
 
     def sample(self, rng):
         return self.values[draw.weighted_index(rng, self.weights, len(self.values))]
