@@ -69,3 +69,52 @@ def test_class_ids_follow_the_class_list(conveyor):
     world = SceneSampler(conveyor, 0).world(0)
     for body in world.objects:
         assert body.class_id == conveyor.classes.index(body.class_name) + 1
+
+
+MESH_SCENE = """\
+name: parts
+classes: [bracket]
+assets:
+  part: {class: bracket, mesh: meshes/part.stl, scale: 0.001}
+objects:
+  - {asset: part, count: 3, surface: floor, region: [-0.5, 0.5, -0.5, 0.5]}
+lights: [{type: ambient}]
+cameras: [{name: cam, resolution: [64, 48], fov_deg: 60, position: [0, -2, 2], look_at: [0, 0, 0]}]
+"""
+
+
+def test_mesh_file_asset_is_found_next_to_the_scene_scaled_and_resting(tmp_path):
+    import trimesh
+
+    (tmp_path / "meshes").mkdir()
+    box = trimesh.creation.box(extents=(40.0, 20.0, 10.0))  # millimetres, centred on 0
+    box.export(tmp_path / "meshes" / "part.stl")
+    (tmp_path / "scene.yaml").write_text(MESH_SCENE)
+    scene = open_scene(tmp_path / "scene.yaml").scene
+    world = SceneSampler(scene, 0).world(0)
+    assert len(world.objects) == 3
+    for body in world.objects:
+        v = world_vertices(body)
+        assert v[:, 2].min() == pytest.approx(0.0, abs=1e-6)
+        assert v[:, 2].max() == pytest.approx(0.010, abs=1e-6)
+        # Turned about z by its yaw only: the footprint spans what a 40 x 20 mm box turned so
+        # spans.
+        rotation = body.object_to_world[:3, :3]
+        yaw = np.arctan2(rotation[1, 0], rotation[0, 0])
+        c, s = abs(np.cos(yaw)), abs(np.sin(yaw))
+        span = v[:, :2].max(axis=0) - v[:, :2].min(axis=0)
+        assert np.allclose(span, [0.04 * c + 0.02 * s, 0.04 * s + 0.02 * c], atol=1e-6)
+        assert np.allclose(rotation[2], [0, 0, 1], atol=1e-9)
+        assert body.class_name == "bracket" and body.class_id == 1
+
+
+def test_unreadable_mesh_file_is_a_scene_error_naming_the_asset(tmp_path):
+    from groundforge.spec.errors import SceneError
+
+    (tmp_path / "meshes").mkdir()
+    (tmp_path / "meshes" / "part.stl").write_bytes(b"not a mesh at all")
+    (tmp_path / "scene.yaml").write_text(MESH_SCENE)
+    with pytest.raises(SceneError) as info:
+        open_scene(tmp_path / "scene.yaml")
+    assert info.value.problems[0].path == "assets.part.mesh"
+    assert "part.stl" in info.value.problems[0].message
