@@ -48,7 +48,7 @@ def test_products_rest_on_the_belt_inside_their_region(conveyor):
         assert [o.instance_id for o in world.objects] == list(range(1, len(world.objects) + 1))
         for body in world.objects:
             v = world_vertices(body)
-            assert v[:, 2].min() == pytest.approx(belt.height, abs=1e-5)
+            assert v[:, 2].min() == pytest.approx(belt.height.support()[0], abs=1e-5)
             assert v[:, 0].min() >= -0.75 - 1e-6 and v[:, 0].max() <= 0.75 + 1e-6
             assert v[:, 1].min() >= -0.26 - 1e-6 and v[:, 1].max() <= 0.26 + 1e-6
 
@@ -118,3 +118,21 @@ def test_unreadable_mesh_file_is_a_scene_error_naming_the_asset(tmp_path):
         open_scene(tmp_path / "scene.yaml")
     assert info.value.problems[0].path == "assets.part.mesh"
     assert "part.stl" in info.value.problems[0].message
+
+
+def test_products_rest_on_a_belt_whose_height_varies(tmp_path):
+    text = MESH_SCENE.replace("mesh: meshes/part.stl, scale: 0.001", "product: box").replace(
+        "surface: floor, region: [-0.5, 0.5, -0.5, 0.5]", "surface: belt"
+    ) + "environment:\n  belt: {height: {dist: uniform, min: 0.6, max: 1.0}, length: 2}\n"
+    (tmp_path / "scene.yaml").write_text(text)
+    scene = open_scene(tmp_path / "scene.yaml").scene
+    tops = set()
+    for shot in range(5):
+        world = SceneSampler(scene, 4).world(shot)
+        belt = next(b for b in world.bodies if b.name == "belt")
+        top = float(belt.parts[0].mesh.vertices[:, 2].max())  # the belt surface's top face
+        tops.add(round(top, 6))
+        assert 0.6 <= top <= 1.0
+        for body in world.objects:
+            assert world_vertices(body)[:, 2].min() == pytest.approx(top, abs=1e-5)
+    assert len(tops) == 5

@@ -149,23 +149,21 @@ class FloorSpec(Strict):
 class WallsSpec(Strict):
     """A backdrop: walls on the four sides of the floor."""
 
-    height: Annotated[float, Field(gt=0)] = Field(3.0, description="metres")
-    distance: Annotated[float, Field(gt=0)] = Field(
-        4.0, description="distance from the origin to each wall, metres"
-    )
+    height: Real(gt=0) = Field(3.0, description="metres")
+    distance: Real(gt=0) = Field(4.0, description="distance from the origin to each wall, metres")
     material: MaterialRef = MaterialSpec(base_color=(0.75, 0.75, 0.72), roughness=0.95)
 
 
 class BeltSpec(Strict):
     """A conveyor belt along the x axis, centred on the origin, its top surface at `height`."""
 
-    length: Annotated[float, Field(gt=0)] = Field(3.0, description="metres")
-    width: Annotated[float, Field(gt=0)] = Field(0.6, description="metres")
-    height: Annotated[float, Field(gt=0)] = Field(0.8, description="top surface above the floor")
+    length: Real(gt=0) = Field(3.0, description="metres")
+    width: Real(gt=0) = Field(0.6, description="metres")
+    height: Real(gt=0) = Field(0.8, description="top surface above the floor, metres")
     rails: bool = Field(True, description="side rails along both edges")
-    rail_height: Annotated[float, Field(ge=0)] = Field(0.05, description="above the belt, m")
+    rail_height: Real(ge=0) = Field(0.05, description="rail top above the belt, metres")
     frame: bool = Field(True, description="legs and side frame under the belt")
-    yaw_deg: float = Field(0.0, description="rotation of the whole belt about the vertical")
+    yaw_deg: Real() = Field(0.0, description="rotation of the whole belt about the vertical")
     belt_material: MaterialRef = MaterialSpec(
         base_color=(0.12, 0.12, 0.12),
         roughness=0.85,
@@ -236,7 +234,7 @@ class LightSpec(Strict):
     look_at: Vec3() = Field((0.0, 0.0, 0.8), description="spot, area: where it points")
     cone_deg: Real(gt=0, le=180) = Field(60.0, description="spot: full cone angle")
     softness: Real(ge=0, le=1) = Field(0.2, description="spot: share of the cone that fades")
-    size: tuple[Annotated[float, Field(gt=0)], Annotated[float, Field(gt=0)]] = Field(
+    size: tuple[Real(gt=0), Real(gt=0)] = Field(
         (0.5, 0.5), description="area: rectangle width and height, metres"
     )
     shadows: bool = Field(True, description="cast shadows (not for ambient)")
@@ -286,7 +284,7 @@ class CameraSpec(Strict):
     resolution: tuple[Annotated[int, Field(ge=16, le=8192)], Annotated[int, Field(ge=16, le=8192)]]
     fov_deg: Real(gt=1, le=170) | None = Field(None, description="horizontal field of view")
     focal_length_mm: Real(gt=0) | None = Field(None, description="with sensor_width_mm")
-    sensor_width_mm: Annotated[float, Field(gt=0)] = Field(6.4, description="sensor width, mm")
+    sensor_width_mm: Real(gt=0) = Field(6.4, description="sensor width, mm")
     position: Vec3() = Field(description="metres, world frame")
     look_at: Vec3() = Field((0.0, 0.0, 0.8), description="the point at the image centre")
     up: tuple[float, float, float] = Field((0.0, 0.0, 1.0), description="world up for the view")

@@ -41,7 +41,7 @@ from groundforge.world.geometry import (
     rotation_x,
     rotation_z,
 )
-from groundforge.world.scenery import scenery
+from groundforge.world.scenery import Belt, sample_belt, scenery
 from groundforge.world.state import Body, Camera, Light, Material, Mesh, Part, Sensor, World
 
 log = logging.getLogger(__name__)
@@ -176,11 +176,12 @@ class SceneSampler:
         """The concrete world of shot `shot`."""
         scene = self.scene
         scenery_rng = rng_for(self.seed, shot, "scenery")
+        env = scene.environment
+        belt = sample_belt(env.belt, scenery_rng) if env.belt is not None else None
         bodies = scenery(
-            scene.environment,
-            lambda ref: self.material(ref, scenery_rng, _ref_key(ref)),
+            env, belt, scenery_rng, lambda ref: self.material(ref, scenery_rng, _ref_key(ref))
         )
-        bodies += self.place_objects(shot)
+        bodies += self.place_objects(shot, belt)
         lights_rng = rng_for(self.seed, shot, "lights")
         lights = [make_light(spec, lights_rng) for spec in scene.lights]
         cameras = [
@@ -190,20 +191,25 @@ class SceneSampler:
         background = textures.srgb_to_linear(np.asarray(scene.environment.background_color))
         return World(shot, 0.0, bodies, lights, cameras, _triple(background))
 
-    def place_objects(self, shot: int) -> list[Body]:
+    def place_objects(self, shot: int, belt: Belt | None) -> list[Body]:
         """Products of every group, placed without overlapping footprints, ids from 1."""
         rng = rng_for(self.seed, shot, "placement")
         placed: dict[str, list[np.ndarray]] = {"belt": [], "floor": []}
         bodies: list[Body] = []
         for group in self.scene.objects:
             for _ in range(int(group.count.sample(rng))):
-                body = self._place_one(group, rng, placed[group.surface], len(bodies) + 1)
+                body = self._place_one(group, rng, placed[group.surface], len(bodies) + 1, belt)
                 if body is not None:
                     bodies.append(body)
         return bodies
 
     def _place_one(
-        self, group: ObjectGroupSpec, rng: np.random.Generator, placed: list, instance_id: int
+        self,
+        group: ObjectGroupSpec,
+        rng: np.random.Generator,
+        placed: list,
+        instance_id: int,
+        belt: Belt | None,
     ) -> Body | None:
         name = group.asset.sample(rng)
         parts = self.product_parts(name, rng)
@@ -211,7 +217,7 @@ class SceneSampler:
         lying = group.pose == "lying" or (group.pose == "any" and rng.random() < 0.5)
         base = rotation_x(np.pi / 2) if lying else np.eye(3)
         corners = box_corners(lo, hi) @ base.T
-        region, surface_z, surface_pose = self._surface(group)
+        region, surface_z, surface_pose = _surface(group, belt)
         for _ in range(group.max_tries):
             yaw = np.radians(float(group.yaw_deg.sample(rng)))
             rotation = rotation_z(yaw) @ base
@@ -238,20 +244,19 @@ class SceneSampler:
         log.debug("left out a %s: no free place after %d tries", name, group.max_tries)
         return None
 
-    def _surface(self, group: ObjectGroupSpec):
-        """(region in the surface frame, surface height, surface frame to world)."""
-        belt = self.scene.environment.belt
-        if group.surface == "belt":
-            margin = 0.01
-            default = (
-                -belt.length / 2 + margin,
-                belt.length / 2 - margin,
-                -belt.width / 2 + margin,
-                belt.width / 2 - margin,
-            )
-            pose = rigid(rotation_z(np.radians(belt.yaw_deg)), (0.0, 0.0, 0.0))
-            return group.region or default, belt.height, pose
-        return group.region or FLOOR_REGION, 0.0, np.eye(4)
+
+def _surface(group: ObjectGroupSpec, belt: Belt | None):
+    """(region in the surface frame, surface height, surface frame to world)."""
+    if group.surface == "belt":
+        margin = 0.01
+        default = (
+            -belt.length / 2 + margin,
+            belt.length / 2 - margin,
+            -belt.width / 2 + margin,
+            belt.width / 2 - margin,
+        )
+        return group.region or default, belt.height, belt.belt_to_world
+    return group.region or FLOOR_REGION, 0.0, np.eye(4)
 
 
 def make_texture(spec: TextureSpec, rng: np.random.Generator) -> np.ndarray:
@@ -305,7 +310,7 @@ def make_light(spec: LightSpec, rng: np.random.Generator) -> Light:
     direction = _unit(target - position)
     outer = np.radians(float(spec.cone_deg.sample(rng))) / 2
     inner = outer * (1.0 - float(spec.softness.sample(rng)))
-    size = spec.size if spec.type == "area" else (0.0, 0.0)
+    size = tuple(float(d.sample(rng)) for d in spec.size) if spec.type == "area" else (0.0, 0.0)
     return Light(
         spec.type,
         color,
@@ -326,7 +331,8 @@ def make_camera(spec: CameraSpec, rng: np.random.Generator) -> Camera:
         fov = np.radians(float(spec.fov_deg.sample(rng)))
         fx = (width / 2) / np.tan(fov / 2)
     else:
-        fx = float(spec.focal_length_mm.sample(rng)) / spec.sensor_width_mm * width
+        sensor_mm = float(spec.sensor_width_mm.sample(rng))
+        fx = float(spec.focal_length_mm.sample(rng)) / sensor_mm * width
     position = np.array([p.sample(rng) for p in spec.position], dtype=np.float64)
     target = np.array([p.sample(rng) for p in spec.look_at], dtype=np.float64)
     if spec.jitter.position_m > 0:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 import trimesh
@@ -42,7 +43,40 @@ def box_mesh(extents, center=(0.0, 0.0, 0.0), tile: float | None = None) -> Mesh
 MaterialFor = Callable[[MaterialSpec | str], Material]
 
 
-def scenery(env: EnvironmentSpec, material: MaterialFor) -> list[Body]:
+@dataclass(frozen=True)
+class Belt:
+    """The concrete conveyor of one shot: metres, yaw in radians."""
+
+    length: float
+    width: float
+    height: float
+    rail_height: float
+    yaw: float
+    rails: bool
+    frame: bool
+
+    @property
+    def belt_to_world(self) -> np.ndarray:
+        """(4, 4): the belt frame (x along the belt, z up, origin under its centre)."""
+        return rigid(rotation_z(self.yaw), (0.0, 0.0, 0.0))
+
+
+def sample_belt(spec: BeltSpec, rng: np.random.Generator) -> Belt:
+    """The belt's dimensions for one shot."""
+    return Belt(
+        length=float(spec.length.sample(rng)),
+        width=float(spec.width.sample(rng)),
+        height=float(spec.height.sample(rng)),
+        rail_height=float(spec.rail_height.sample(rng)),
+        yaw=float(np.radians(spec.yaw_deg.sample(rng))),
+        rails=spec.rails,
+        frame=spec.frame,
+    )
+
+
+def scenery(
+    env: EnvironmentSpec, belt: Belt | None, rng: np.random.Generator, material: MaterialFor
+) -> list[Body]:
     """All static bodies of the environment, with materials from `material(ref)`."""
     bodies: list[Body] = []
     if env.floor is not None:
@@ -51,7 +85,7 @@ def scenery(env: EnvironmentSpec, material: MaterialFor) -> list[Body]:
         # Nothing lies under the floor: casting would only spread the directional shadow map.
         bodies.append(_static("floor", [Part(mesh, material(env.floor.material))], False))
     if env.walls is not None:
-        d, h = env.walls.distance, env.walls.height
+        d, h = float(env.walls.distance.sample(rng)), float(env.walls.height.sample(rng))
         mat = material(env.walls.material)
         parts = [
             Part(box_mesh((0.05, 2 * d, h), center=(sign * d, 0, h / 2), tile=1.0), mat)
@@ -61,12 +95,12 @@ def scenery(env: EnvironmentSpec, material: MaterialFor) -> list[Body]:
             for sign in (-1, 1)
         ]
         bodies.append(_static("walls", parts, cast_shadows=False))
-    if env.belt is not None:
-        bodies.append(belt_body(env.belt, material))
+    if env.belt is not None and belt is not None:
+        bodies.append(belt_body(belt, env.belt, material))
     return bodies
 
 
-def belt_body(belt: BeltSpec, material: MaterialFor) -> Body:
+def belt_body(belt: Belt, spec: BeltSpec, material: MaterialFor) -> Body:
     """The conveyor: belt surface, optional rails and frame, along its own x axis."""
     length, width, h = belt.length, belt.width, belt.height
     parts = [
@@ -74,32 +108,33 @@ def belt_body(belt: BeltSpec, material: MaterialFor) -> Body:
             box_mesh(
                 (length, width, BELT_THICKNESS), center=(0, 0, h - BELT_THICKNESS / 2), tile=width
             ),
-            material(belt.belt_material),
+            material(spec.belt_material),
         )
     ]
     if belt.rails and belt.rail_height > 0:
-        rail_mat = material(belt.rail_material)
+        rail_mat = material(spec.rail_material)
         rail_h = belt.rail_height + BELT_THICKNESS
         for sign in (-1, 1):
             y = sign * (width / 2 + RAIL_WIDTH / 2)
             center = (0, y, h - BELT_THICKNESS + rail_h / 2)
             parts.append(Part(box_mesh((length, RAIL_WIDTH, rail_h), center=center), rail_mat))
     if belt.frame:
-        frame_mat = material(belt.frame_material)
-        skirt = 0.12
+        frame_mat = material(spec.frame_material)
+        skirt = min(0.12, h - BELT_THICKNESS)
         for sign in (-1, 1):
             y = sign * (width / 2 + RAIL_WIDTH / 2)
             center = (0, y, h - BELT_THICKNESS - skirt / 2)
             parts.append(Part(box_mesh((length, RAIL_WIDTH, skirt), center=center), frame_mat))
         leg_h = h - BELT_THICKNESS - skirt
-        for x in np.linspace(-length / 2 + 0.1, length / 2 - 0.1, max(2, int(length / 1.2) + 1)):
-            for sign in (-1, 1):
-                y = sign * (width / 2 + RAIL_WIDTH / 2)
-                parts.append(
-                    Part(box_mesh((0.05, 0.05, leg_h), center=(x, y, leg_h / 2)), frame_mat)
-                )
-    pose = rigid(rotation_z(np.radians(belt.yaw_deg)), (0.0, 0.0, 0.0))
-    return Body(tuple(parts), pose, name="belt")
+        if leg_h > 0:
+            for x in np.linspace(
+                -length / 2 + 0.1, length / 2 - 0.1, max(2, int(length / 1.2) + 1)
+            ):
+                for sign in (-1, 1):
+                    y = sign * (width / 2 + RAIL_WIDTH / 2)
+                    leg = box_mesh((0.05, 0.05, leg_h), center=(float(x), y, leg_h / 2))
+                    parts.append(Part(leg, frame_mat))
+    return Body(tuple(parts), belt.belt_to_world, name="belt")
 
 
 def _static(name: str, parts: list[Part], cast_shadows: bool = True) -> Body:
