@@ -38,6 +38,19 @@ def test_truncated_normal_respects_bounds_and_mean():
     x = np.array([dist.sample(rng) for _ in range(4000)])
     assert x.min() >= 0.5 and x.max() <= 1.5
     assert abs(x.mean() - 1.0) < 0.02  # symmetric truncation keeps the mean
+    # Truncated at one sigma either side: variance = std^2 (1 - 2 phi(1) / (2 Phi(1) - 1)).
+    phi1, big_phi1 = np.exp(-0.5) / np.sqrt(2 * np.pi), 0.8413447460685429
+    assert abs(x.var() - 0.25 * (1 - 2 * phi1 / (2 * big_phi1 - 1))) < 0.004
+
+
+def test_one_sided_truncation_has_the_half_normal_mean():
+    dist = TypeAdapter(Real(ge=0)).validate_python(
+        {"dist": "truncnormal", "mean": 0.0, "std": 2.0, "min": 0.0, "max": 1000.0}
+    )
+    rng = np.random.default_rng(4)
+    x = np.array([dist.sample(rng) for _ in range(6000)])
+    assert x.min() >= 0
+    assert abs(x.mean() - 2.0 * np.sqrt(2 / np.pi)) < 0.05
 
 
 def test_weighted_choice_frequencies():

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from statistics import NormalDist
+
 import numpy as np
-from scipy.stats import truncnorm
 
 
 def uniform(rng: np.random.Generator, low: float, high: float) -> float:
@@ -21,11 +22,17 @@ def normal(rng: np.random.Generator, mean: float, std: float) -> float:
 def truncated_normal(
     rng: np.random.Generator, mean: float, std: float, low: float, high: float
 ) -> float:
-    """A float drawn from N(mean, std^2) restricted to [low, high]."""
+    """A float drawn from N(mean, std^2) restricted to [low, high], by inverting the CDF."""
     if std <= 0:
         return float(np.clip(mean, low, high))
-    a, b = (low - mean) / std, (high - mean) / std
-    return float(truncnorm.rvs(a, b, loc=mean, scale=std, random_state=rng))
+    normal_dist = NormalDist(mean, std)
+    p_low, p_high = normal_dist.cdf(low), normal_dist.cdf(high)
+    if not p_high > p_low:  # the whole range lies far out in one tail
+        return float(low if abs(low - mean) < abs(high - mean) else high)
+    p = float(rng.uniform(p_low, p_high))
+    if not 0.0 < p < 1.0:
+        return float(low if p <= 0.0 else high)
+    return float(np.clip(normal_dist.inv_cdf(p), low, high))
 
 
 def integer(rng: np.random.Generator, low: int, high: int) -> int:
