@@ -121,9 +121,12 @@ def test_unreadable_mesh_file_is_a_scene_error_naming_the_asset(tmp_path):
 
 
 def test_products_rest_on_a_belt_whose_height_varies(tmp_path):
-    text = MESH_SCENE.replace("mesh: meshes/part.stl, scale: 0.001", "product: box").replace(
-        "surface: floor, region: [-0.5, 0.5, -0.5, 0.5]", "surface: belt"
-    ) + "environment:\n  belt: {height: {dist: uniform, min: 0.6, max: 1.0}, length: 2}\n"
+    text = (
+        MESH_SCENE.replace("mesh: meshes/part.stl, scale: 0.001", "product: box").replace(
+            "surface: floor, region: [-0.5, 0.5, -0.5, 0.5]", "surface: belt"
+        )
+        + "environment:\n  belt: {height: {dist: uniform, min: 0.6, max: 1.0}, length: 2}\n"
+    )
     (tmp_path / "scene.yaml").write_text(text)
     scene = open_scene(tmp_path / "scene.yaml").scene
     tops = set()
