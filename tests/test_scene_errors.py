@@ -176,3 +176,26 @@ def test_valid_scene_parses_with_distributions():
     scene = parse_scene(text, "scene.yaml")
     assert scene.class_id("box") == 1
     assert scene.objects[0].count.support() == (1, 4)
+
+
+def test_scenes_lists_the_built_ins():
+    result = CliRunner().invoke(app, ["scenes"])
+    assert result.exit_code == 0
+    assert result.output.startswith("conveyor")
+
+
+def test_validate_reports_a_valid_scene_and_writes_nothing(tmp_path):
+    scene = tmp_path / "scene.yaml"
+    scene.write_text(VALID)
+    result = CliRunner().invoke(app, ["validate", str(scene)])
+    assert result.exit_code == 0
+    assert "valid (1 classes, 1 assets, 1 cameras)" in result.output
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["scene.yaml"]
+
+
+def test_validate_reports_every_problem_with_status_2(tmp_path):
+    scene = tmp_path / "scene.yaml"
+    scene.write_text(VALID.replace("count: 2", "count: -2").replace("[64, 48]", "[64]"))
+    result = CliRunner().invoke(app, ["validate", str(scene)])
+    assert result.exit_code == 2
+    assert "objects[0].count:" in result.output and "cameras[0].resolution" in result.output

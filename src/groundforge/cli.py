@@ -25,7 +25,7 @@ app = typer.Typer(
     no_args_is_help=True,
     help="Generate exactly labelled synthetic images of products in factory scenes.",
 )
-console = Console()
+console = Console(soft_wrap=True)
 errors = Console(stderr=True)
 
 EXIT_BAD_INPUT = 2

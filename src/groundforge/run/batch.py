@@ -15,7 +15,6 @@ import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 
 from groundforge import __version__
@@ -122,7 +121,6 @@ def dataset_info(loaded: LoadedScene, seed: int) -> DatasetInfo:
         cameras=cameras,
         image_format=scene.output.image_format,
         jpeg_quality=scene.output.jpeg_quality,
-        created=datetime.now(UTC).isoformat(timespec="seconds"),
     )
 
 

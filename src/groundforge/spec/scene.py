@@ -63,9 +63,6 @@ class TextureSpec(Strict):
     barcode: bool = Field(False, description="label: print a barcode under the text")
     logo: str | None = Field(None, description="label: picture file pasted on the label")
     path: str | None = Field(None, description="image: picture file (PNG, JPEG)")
-    repeat: Annotated[float, Field(gt=0)] = Field(
-        1.0, description="how many times the texture repeats over the surface"
-    )
 
     @model_validator(mode="after")
     def _needs_path(self):
