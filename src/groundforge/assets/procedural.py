@@ -312,12 +312,14 @@ def _bottle(p: Mapping[str, float]) -> dict[str, Mesh]:
     )
 
 
+def _vessel_bounds(p: Mapping[str, float], lay: dict[str, float]) -> np.ndarray:
+    """Bounds of a bottle or jar: the widest of body, label band and closure."""
+    body_r = p["radius"] * (1.0 + LABEL_GAP) if lay["label_h"] > 0 else p["radius"]
+    return _round_box(max(body_r, lay["closure_r"]), 0.0, p["height"])
+
+
 def _bottle_bounds(p: Mapping[str, float]) -> np.ndarray:
-    lay = _bottle_layout(p)
-    r = max(
-        p["radius"] * (1.0 + LABEL_GAP) if lay["label_h"] > 0 else p["radius"], lay["closure_r"]
-    )
-    return _round_box(r, 0.0, p["height"])
+    return _vessel_bounds(p, _bottle_layout(p))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -349,11 +351,7 @@ def _jar(p: Mapping[str, float]) -> dict[str, Mesh]:
 
 
 def _jar_bounds(p: Mapping[str, float]) -> np.ndarray:
-    lay = _jar_layout(p)
-    r = max(
-        p["radius"] * (1.0 + LABEL_GAP) if lay["label_h"] > 0 else p["radius"], lay["closure_r"]
-    )
-    return _round_box(r, 0.0, p["height"])
+    return _vessel_bounds(p, _jar_layout(p))
 
 
 # ---------------------------------------------------------------------------------------------
