@@ -21,6 +21,10 @@ class Passes:
     normals: (H, W, 3) float32 unit surface normals in the camera frame (OpenCV); 0 where empty.
     unoccluded_pixels: instance id -> pixels the object would cover with nothing in front of it
         (same sampling as `instance`: one sample per pixel centre, no anti-aliasing).
+    flow: (H, W, 2) float32 forward optical flow in pixels (du, dv): where the surface point
+        seen at each pixel centre projects in the next frame (from the bodies'
+        `next_object_to_world` and the camera's `next_world_to_camera`) minus where it projects
+        now; 0 where no surface. None when the world has no next frame.
     """
 
     radiance: np.ndarray
@@ -29,6 +33,7 @@ class Passes:
     semantic: np.ndarray
     normals: np.ndarray
     unoccluded_pixels: dict[int, int]
+    flow: np.ndarray | None = None
 
 
 class Engine(abc.ABC):

@@ -73,6 +73,11 @@ class Body:
     class_name: str = "background"
     cast_shadows: bool = True
     name: str = ""
+    # Motion, for sequences: velocities of the object's origin in the world frame (m/s, rad/s)
+    # and its pose at the next frame of the sequence (None for stills and last frames).
+    velocity: tuple[float, float, float] = (0.0, 0.0, 0.0)
+    angular_velocity: tuple[float, float, float] = (0.0, 0.0, 0.0)
+    next_object_to_world: np.ndarray | None = None
 
     @cached_property
     def bounds(self) -> np.ndarray:
@@ -155,6 +160,8 @@ class Camera:
     far: float = 30.0
     msaa: int = 4
     sensor: Sensor = field(default_factory=Sensor)
+    # The camera's pose at the next frame of a sequence, for optical flow; None for stills.
+    next_world_to_camera: np.ndarray | None = None
 
 
 @dataclass(eq=False)
@@ -167,6 +174,9 @@ class World:
     lights: list[Light]
     cameras: list[Camera]
     background_color: tuple[float, float, float] = (0.0, 0.0, 0.0)
+    # Sequences: which one this shot belongs to and its frame within it; None for stills.
+    sequence: int | None = None
+    frame: int | None = None
 
     @property
     def objects(self) -> list[Body]:
