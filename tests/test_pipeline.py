@@ -170,7 +170,7 @@ def test_two_workers_give_the_result_of_one(dataset, scene_file, tmp_path):
 
 def test_a_shot_does_not_depend_on_the_batch(dataset, scene_file, tmp_path):
     alone = tmp_path / "alone"
-    generate(scene_file, alone, count=1, first_shot=3)
+    generate(scene_file, alone, count=1, first=3)
     assert set(annotation_files(alone)) == {
         "annotations/side/000003.json",
         "annotations/top/000003.json",

@@ -47,16 +47,18 @@ def _logging(verbose: bool) -> None:
 def generate(
     scene: Annotated[str, typer.Option("--scene", "-s", help="built-in scene name or YAML path")],
     out: Annotated[Path, typer.Option("--out", "-o", help="dataset folder to write")],
-    count: Annotated[int, typer.Option("--count", "-n", min=1, help="shots to render")] = 10,
+    count: Annotated[
+        int, typer.Option("--count", "-n", min=1, help="shots (or sequences) to render")
+    ] = 10,
     seed: Annotated[int | None, typer.Option(help="batch seed (default: the scene's)")] = None,
     workers: Annotated[int, typer.Option(min=1, help="processes rendering in parallel")] = 1,
-    first_shot: Annotated[int, typer.Option(min=0, help="index of the first shot")] = 0,
+    first: Annotated[int, typer.Option(min=0, help="index of the first shot (or sequence)")] = 0,
     yolo: Annotated[bool | None, typer.Option("--yolo/--no-yolo", help="YOLO labels")] = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
 ) -> None:
     """Render a batch of shots and write the labelled dataset to OUT (resumes if interrupted)."""
     _logging(verbose)
-    from groundforge.run.batch import OutputError
+    from groundforge.run.batch import OutputError, images_per_unit
     from groundforge.run.batch import generate as run_generate
     from groundforge.world.build import open_scene
 
@@ -64,7 +66,7 @@ def generate(
         loaded = open_scene(scene)
     except SceneError as err:
         _fail(err.render())
-    cameras = len(loaded.scene.cameras)
+    per_unit = images_per_unit(loaded.scene)
     columns = (
         TextColumn("[progress.description]{task.description}"),
         BarColumn(),
@@ -75,10 +77,10 @@ def generate(
         TimeRemainingColumn(),
     )
     with Progress(*columns, console=console, transient=False) as progress:
-        task = progress.add_task("images", total=count * cameras, rate="")
+        task = progress.add_task("images", total=count * per_unit, rate="")
 
         def on_shot(result) -> None:
-            progress.advance(task, result.images or cameras)
+            progress.advance(task, result.images + result.existing)
             elapsed = progress.tasks[0].elapsed or 0.0
             done = progress.tasks[0].completed
             if elapsed > 0:
@@ -91,7 +93,7 @@ def generate(
                 count,
                 seed=seed,
                 workers=workers,
-                first_shot=first_shot,
+                first=first,
                 yolo=yolo,
                 on_shot=on_shot,
             )
@@ -103,7 +105,7 @@ def generate(
     table.add_row(
         "images",
         f"{summary.images} written"
-        + (f", {summary.skipped * cameras} already there" if summary.skipped else ""),
+        + (f", {summary.existing} already there" if summary.existing else ""),
     )
     table.add_row("objects", f"{summary.objects} labelled")
     table.add_row(

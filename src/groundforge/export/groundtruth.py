@@ -56,7 +56,7 @@ def manifest_line(
         }
         for o in objects
     ]
-    return {
+    line = {
         "source-ref": prefix + paths["image"],
         BOXES: {
             "image_size": [{"width": camera["width"], "height": camera["height"], "depth": 3}],
@@ -78,3 +78,6 @@ def manifest_line(
         "instance-ref": prefix + paths["instance"],
         "annotations-ref": prefix + paths["annotation"],
     }
+    if "flow" in annotation:
+        line["flow-ref"] = prefix + annotation["flow"]
+    return line

@@ -12,7 +12,7 @@ import json
 import logging
 import re
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Literal
@@ -23,6 +23,7 @@ import groundforge
 from groundforge.export import coco, groundtruth
 from groundforge.export import yolo as yolo_format
 from groundforge.export.files import TEMP_SUFFIX, atomic_open, save_image, write_json
+from groundforge.export.flow import save_flow
 from groundforge.export.palette import encode_semantic
 from groundforge.labels.annotate import camera_record
 from groundforge.render.engine import Passes
@@ -72,6 +73,11 @@ def relative_paths(camera: str, shot: int, image_format: str = "png") -> dict[st
         "semantic": f"semantic/{camera}/{stem}.png",
         "annotation": f"annotations/{camera}/{stem}.json",
     }
+
+
+def flow_path(camera: str, shot: int) -> str:
+    """Where an image's optical flow goes, relative to the root (sequences only)."""
+    return f"flow/{camera}/{shot_name(shot)}.flo"
 
 
 @dataclasses.dataclass(kw_only=True)
@@ -268,6 +274,11 @@ class DatasetWriter:
         save_image(paths["depth"], encode_depth(passes.depth_m, self.info.depth_scale), smooth=True)
         save_image(paths["instance"], np.asarray(passes.instance, dtype=np.uint16))
         save_image(paths["semantic"], encode_semantic(passes.semantic))
+        if passes.flow is not None:
+            flow_rel = flow_path(camera, shot)
+            (self.root / flow_rel).parent.mkdir(parents=True, exist_ok=True)
+            save_flow(self.root / flow_rel, passes.flow)
+            annotation = {**annotation, "flow": flow_rel}
         # Last: its presence marks the image complete.
         write_json(paths["annotation"], annotation)
 
@@ -294,11 +305,15 @@ class DatasetWriter:
         names = self.info.camera_names if cameras is None else cameras
         return all(self.paths(c, shot)["annotation"].exists() for c in names)
 
-    def finalize(self, yolo: bool = False) -> dict:
+    def finalize(
+        self, yolo: bool = False, cameras_per_shot: Callable[[int], int] | None = None
+    ) -> dict:
         """Assemble manifest.jsonl, coco.json (and YOLO labels) from the annotations on disk.
 
         Writes dataset.json with the counts and returns them. Deterministic in what is on disk,
         so calling it again, or after a resumed run, gives the same files.
+        cameras_per_shot: how many images a shot should have (default: every camera's), to
+        report incomplete shots where cameras skip frames.
         """
         self.root.mkdir(parents=True, exist_ok=True)
         self._adopt_existing()
@@ -345,13 +360,16 @@ class DatasetWriter:
 
         shots = sorted({shot for shot, _, _ in keys})
         cameras_of = Counter(shot for shot, _, _ in keys)
+        expected = cameras_per_shot
         counts = {
             "images": len(keys),
             "shots": len(shots),
             "objects": annotation_id,
             "objects_per_class": {name: per_class.get(name, 0) for _, name in info.classes},
             "images_per_camera": {name: per_camera.get(name, 0) for name in info.camera_names},
-            "incomplete_shots": [s for s in shots if cameras_of[s] < len(info.cameras)],
+            "incomplete_shots": [
+                s for s in shots if cameras_of[s] < (expected(s) if expected else len(info.cameras))
+            ],
         }
         if counts["incomplete_shots"]:
             logger.warning(

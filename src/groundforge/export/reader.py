@@ -9,11 +9,13 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from groundforge.export.flow import load_flow
 from groundforge.export.layout import (
     COCO_JSON,
     DATASET_JSON,
     MANIFEST,
     decode_depth,
+    flow_path,
     relative_paths,
     scan_annotations,
 )
@@ -80,6 +82,11 @@ class DatasetReader:
         """(H, W) uint16 class ids decoded from the palette colours; 0 is background."""
         with Image.open(self.paths(camera, shot)["semantic"]) as image:
             return decode_semantic(np.asarray(image.convert("RGB")))
+
+    def load_flow(self, camera: str, shot: int) -> np.ndarray | None:
+        """(H, W, 2) float32 forward flow in pixels, or None when the image has none."""
+        path = self.root / flow_path(camera, shot)
+        return load_flow(path) if path.is_file() else None
 
     def load(self, camera: str, shot: int) -> dict[str, np.ndarray | dict]:
         """Everything of one image: rgb, depth_m, instance, semantic arrays and the annotation."""

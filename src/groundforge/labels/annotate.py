@@ -86,11 +86,18 @@ def annotate(world: World, camera: Camera, passes: Passes) -> dict:
                 "segmentation": masks.get(instance_id),
             }
         )
+        if world.sequence is not None:
+            objects[-1]["velocity"] = [float(v) for v in body.velocity]
+            objects[-1]["angular_velocity"] = [float(v) for v in body.angular_velocity]
 
-    return {
+    record = {
         "camera": camera_record(camera),
         "shot": int(world.shot),
         "timestamp": float(world.timestamp),
         "depth_range_m": depth_range(passes.depth_m),
         "objects": objects,
     }
+    if world.sequence is not None:
+        record["sequence"] = int(world.sequence)
+        record["frame"] = int(world.frame)
+    return record

@@ -18,13 +18,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from groundforge import __version__
+from groundforge.export import groundtruth, video
 from groundforge.export.layout import DatasetInfo, DatasetWriter
 from groundforge.labels.annotate import annotate
 from groundforge.render.raster.engine import RasterEngine
 from groundforge.render.sensor import apply_sensor
 from groundforge.sampling.seeds import rng_for
 from groundforge.spec.load import LoadedScene
+from groundforge.spec.scene import Scene
 from groundforge.world.build import SceneSampler, make_camera, open_scene
+from groundforge.world.sequence import SequenceSampler
+from groundforge.world.state import World
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +47,7 @@ class ShotResult:
     images: int = 0
     objects: int = 0
     skipped: bool = False
+    existing: int = 0  # images of this shot already on disk (when skipped)
     seconds: dict[str, float] = field(default_factory=lambda: dict.fromkeys(STAGES, 0.0))
     pid: int = 0
     rss_mb: float = 0.0
@@ -55,42 +60,69 @@ class BatchSummary:
     images: int
     objects: int
     skipped: int
+    existing: int
     seconds: float
     stage_seconds: dict[str, float]
     dataset: dict
 
 
 class ShotRunner:
-    """Renders, labels and writes shots of one scene; one per process."""
+    """Renders, labels and writes the units of one scene (shots, or sequences of frames for a
+    scene with a `sequence`); one per process."""
 
     def __init__(self, loaded: LoadedScene, out: Path, seed: int):
         self.scene = loaded.scene
         self.seed = seed
-        self.sampler = SceneSampler(loaded.scene, seed)
+        self.stills = SceneSampler(loaded.scene, seed)
+        self.sequences = SequenceSampler(loaded.scene, seed) if loaded.scene.sequence else None
         self.engine = RasterEngine()
         self.writer = DatasetWriter(out, dataset_info(loaded, seed))
-        self.cameras = [c.name for c in loaded.scene.cameras]
 
-    def run(self, shot: int) -> ShotResult:
-        result = ShotResult(shot)
-        if self.writer.is_done(shot, self.cameras):
-            result.skipped = True
-            return result
+    def run(self, unit: int) -> list[ShotResult]:
+        """Every shot of unit `unit`: one still, or every frame of one sequence."""
+        if self.sequences is None:
+            names = cameras_of_frame(self.scene, None)
+            if self.writer.is_done(unit, names):
+                return [ShotResult(unit, skipped=True, existing=len(names))]
+            t = time.perf_counter()
+            world = self.stills.world(unit)
+            result = ShotResult(unit)
+            result.seconds["sample"] += _lap(t)
+            return [self._render(world, result)]
+        frames = self.sequences.frames
+        shots = [self.sequences.shot(unit, f) for f in range(frames)]
+        names = [cameras_of_frame(self.scene, f) for f in range(frames)]
+        todo = [not self.writer.is_done(s, n) for s, n in zip(shots, names, strict=True)]
+        if not any(todo):
+            return [
+                ShotResult(s, skipped=True, existing=len(n))
+                for s, n in zip(shots, names, strict=True)
+            ]
         t = time.perf_counter()
-        world = self.sampler.world(shot)
-        result.seconds["sample"] += _lap(t)
+        worlds = self.sequences.worlds(unit)  # physics links the frames: simulate them all
+        sample_seconds = _lap(t) / frames
+        results = []
+        for world, needed, n in zip(worlds, todo, names, strict=True):
+            result = ShotResult(world.shot, skipped=not needed, existing=0 if needed else len(n))
+            result.seconds["sample"] += sample_seconds
+            results.append(self._render(world, result) if needed else result)
+        return results
+
+    def _render(self, world: World, result: ShotResult) -> ShotResult:
+        names = cameras_of_frame(self.scene, world.frame)
         for camera in world.cameras:
+            if camera.name not in names:
+                continue
             t = time.perf_counter()
             passes = self.engine.render(world, camera)
-            rgb = apply_sensor(
-                passes.radiance, camera.sensor, rng_for(self.seed, shot, f"sensor/{camera.name}")
-            )
+            rng = rng_for(self.seed, world.shot, f"sensor/{camera.name}")
+            rgb = apply_sensor(passes.radiance, camera.sensor, rng)
             result.seconds["render"] += _lap(t)
             t = time.perf_counter()
             annotation = annotate(world, camera, passes)
             result.seconds["labels"] += _lap(t)
             t = time.perf_counter()
-            self.writer.write_image(shot, camera.name, rgb, passes, annotation)
+            self.writer.write_image(world.shot, camera.name, rgb, passes, annotation)
             result.seconds["write"] += _lap(t)
             result.images += 1
             result.objects += sum(1 for o in annotation["objects"] if o["pixel_count"] > 0)
@@ -99,6 +131,21 @@ class ShotRunner:
 
     def close(self) -> None:
         self.engine.close()
+
+
+def cameras_of_frame(scene: Scene, frame: int | None) -> list[str]:
+    """The cameras that render a frame (all of them for stills; by frame_divisor in sequences)."""
+    if frame is None:
+        return [c.name for c in scene.cameras]
+    return [c.name for c in scene.cameras if frame % c.frame_divisor == 0]
+
+
+def images_per_unit(scene: Scene) -> int:
+    """Images one unit (a shot, or a sequence) writes."""
+    if scene.sequence is None:
+        return len(scene.cameras)
+    frames = scene.sequence.frame_count
+    return sum(len(cameras_of_frame(scene, f)) for f in range(frames))
 
 
 def dataset_info(loaded: LoadedScene, seed: int) -> DatasetInfo:
@@ -136,20 +183,20 @@ def _init_worker(source: str, out: str, seed: int) -> None:
     _runner = ShotRunner(open_scene(source), Path(out), seed)
 
 
-def _run_in_worker(shot: int) -> ShotResult:
+def _run_in_worker(unit: int) -> list[ShotResult]:
     assert _runner is not None
-    return _runner.run(shot)
+    return _runner.run(unit)
 
 
-def run_shots(
-    source: str, out: Path, seed: int, shots: list[int], workers: int, loaded: LoadedScene
+def run_units(
+    source: str, out: Path, seed: int, units: list[int], workers: int, loaded: LoadedScene
 ) -> Iterator[ShotResult]:
-    """Results of `shots` as they finish (in any order when workers > 1)."""
+    """Results of every shot of `units` as they finish (units in any order when workers > 1)."""
     if workers <= 1:
         runner = ShotRunner(loaded, out, seed)
         try:
-            for shot in shots:
-                yield runner.run(shot)
+            for unit in units:
+                yield from runner.run(unit)
         finally:
             runner.close()
         return
@@ -158,18 +205,18 @@ def run_shots(
         workers, mp_context=context, initializer=_init_worker, initargs=(source, str(out), seed)
     ) as pool:
         pending: set[Future] = set()
-        todo = iter(shots)
-        for shot in todo:
-            pending.add(pool.submit(_run_in_worker, shot))
+        todo = iter(units)
+        for unit in todo:
+            pending.add(pool.submit(_run_in_worker, unit))
             if len(pending) >= workers * 4:
                 break
         while pending:
             done, pending = wait(pending, return_when=FIRST_COMPLETED)
             for future in done:
-                yield future.result()
-                nxt = next(todo, None)
-                if nxt is not None:
-                    pending.add(pool.submit(_run_in_worker, nxt))
+                yield from future.result()
+                following = next(todo, None)
+                if following is not None:
+                    pending.add(pool.submit(_run_in_worker, following))
 
 
 def prepare_output(out: Path, loaded: LoadedScene, seed: int) -> bool:
@@ -204,11 +251,12 @@ def generate(
     count: int,
     seed: int | None = None,
     workers: int = 1,
-    first_shot: int = 0,
+    first: int = 0,
     yolo: bool | None = None,
     on_shot: Callable[[ShotResult], None] | None = None,
 ) -> BatchSummary:
-    """Render `count` shots (first_shot ...) of a scene into the dataset at `out`.
+    """Render `count` units of a scene, from unit `first` on, into the dataset at `out`: shots,
+    or sequences of frames for a scene with a `sequence`.
 
     Raises SceneError for a bad scene and OutputError for an unusable `out`, before writing
     anything. An interrupted batch is resumed by running the same call again.
@@ -225,18 +273,21 @@ def generate(
     if not resuming:
         writer.start()
     log.info(
-        "batch started: %d shots of %s, seed %d, %d worker(s), into %s",
+        "batch started: %d %s of %s, seed %d, %d worker(s), into %s",
         count,
+        "sequences" if loaded.scene.sequence else "shots",
         loaded.scene.name,
         seed,
         workers,
         out,
     )
     started = time.perf_counter()
-    shots = list(range(first_shot, first_shot + count))
+    units = list(range(first, first + count))
     totals = dict.fromkeys(STAGES, 0.0)
-    images = objects = skipped = 0
-    for result in run_shots(str(source), out, seed, shots, workers, loaded):
+    shots = images = objects = skipped = existing = 0
+    for result in run_units(str(source), out, seed, units, workers, loaded):
+        shots += 1
+        existing += result.existing
         images += result.images
         objects += result.objects
         skipped += result.skipped
@@ -245,10 +296,33 @@ def generate(
         if on_shot is not None:
             on_shot(result)
     use_yolo = loaded.scene.output.yolo if yolo is None else yolo
-    dataset = writer.finalize(yolo=use_yolo)
+    scene = loaded.scene
+    if scene.sequence is None:
+        dataset = writer.finalize(yolo=use_yolo)
+    else:
+        frames = scene.sequence.frame_count
+        dataset = writer.finalize(
+            yolo=use_yolo,
+            cameras_per_shot=lambda shot: len(cameras_of_frame(scene, shot % frames)),
+        )
+        write_video_outputs(writer)
     elapsed = time.perf_counter() - started
     log.info("batch done: %d images, %d objects in %.1f s, into %s", images, objects, elapsed, out)
-    return BatchSummary(out, len(shots), images, objects, skipped, elapsed, totals, dataset)
+    return BatchSummary(out, shots, images, objects, skipped, existing, elapsed, totals, dataset)
+
+
+def write_video_outputs(writer: DatasetWriter) -> None:
+    """Ground Truth video-frame sequences, SeqLabel files and MP4 previews of a dataset."""
+    info = writer.info
+    records = [
+        json.loads(p.read_text(encoding="utf-8"))
+        for p in sorted(writer.root.glob("annotations/*/*.json"))
+    ]
+    common = {"image_format": info.image_format, "camera_order": info.camera_names}
+    video.write_sequence_outputs(
+        writer.root, records, info.classes, groundtruth.job_name(info), info.created, **common
+    )
+    video.preview_videos(writer.root, camera_order=info.camera_names)
 
 
 def resident_mb() -> float:

@@ -151,6 +151,13 @@ class WallsSpec(Strict):
     material: MaterialRef = MaterialSpec(base_color=(0.75, 0.75, 0.72), roughness=0.95)
 
 
+class SpeedSegment(Strict):
+    """From `at_s` seconds into a sequence on, the belt runs at `speed_mps`."""
+
+    at_s: Annotated[float, Field(ge=0)] = Field(description="seconds from the sequence start")
+    speed_mps: Real(ge=0) = Field(description="belt speed from then on, m/s")
+
+
 class BeltSpec(Strict):
     """A conveyor belt along the x axis, centred on the origin, its top surface at `height`."""
 
@@ -161,6 +168,17 @@ class BeltSpec(Strict):
     rail_height: Real(ge=0) = Field(0.05, description="rail top above the belt, metres")
     frame: bool = Field(True, description="legs and side frame under the belt")
     yaw_deg: Real() = Field(0.0, description="rotation of the whole belt about the vertical")
+    speed_mps: Real(ge=0) = Field(
+        0.0, description="sequences: belt speed, m/s, drawn once per sequence"
+    )
+    direction: Literal["+x", "-x"] = Field(
+        "+x", description="sequences: the way the belt carries products, along its own x axis"
+    )
+    profile: list[SpeedSegment] | None = Field(
+        None,
+        description="sequences: speed over time as segments from `at_s` on (run, stop, "
+        "restart); replaces speed_mps",
+    )
     belt_material: MaterialRef = MaterialSpec(
         base_color=(0.12, 0.12, 0.12),
         roughness=0.85,
@@ -170,6 +188,16 @@ class BeltSpec(Strict):
         base_color=(0.75, 0.76, 0.78), metallic=1.0, roughness=0.35
     )
     frame_material: MaterialRef = MaterialSpec(base_color=(0.2, 0.35, 0.55), roughness=0.6)
+
+    @field_validator("profile")
+    @classmethod
+    def _increasing(cls, value: list[SpeedSegment] | None) -> list[SpeedSegment] | None:
+        starts = [segment.at_s for segment in value or []]
+        if any(b <= a for a, b in zip(starts, starts[1:], strict=False)):
+            raise PydanticCustomError(
+                "profile_order", "segments must start at increasing `at_s`, each once"
+            )
+        return value
 
 
 class EnvironmentSpec(Strict):
@@ -181,6 +209,25 @@ class EnvironmentSpec(Strict):
 
 # ---------------------------------------------------------------------------------------------
 # Placement
+
+
+class SpawnSpec(Strict):
+    """Products arriving at the start of the belt, one after another, during a sequence."""
+
+    interval_s: Real(gt=0) = Field(0.5, description="time between arrivals, drawn per arrival")
+    start_s: Real(ge=0) = Field(0.0, description="time of the first arrival")
+    lanes: list[float] | None = Field(
+        None, description="y positions on the belt, metres; none: anywhere across the width"
+    )
+    lane_jitter_m: Annotated[float, Field(ge=0)] = Field(
+        0.0, description="standard deviation around the lane, metres"
+    )
+    drop_height_m: Real(ge=0) = Field(
+        0.01, description="height of the product's lowest point above the belt at release"
+    )
+    tilt_deg: Real(ge=0, le=180) = Field(
+        0.0, description="tilt at release about a random horizontal axis, degrees"
+    )
 
 
 class ObjectGroupSpec(Strict):
@@ -205,6 +252,11 @@ class ObjectGroupSpec(Strict):
     )
     max_tries: Annotated[int, Field(ge=1)] = Field(
         200, description="placement attempts per product before it is left out of the shot"
+    )
+    spawn: SpawnSpec | None = Field(
+        None,
+        description="sequences: products of this group arrive over time at the belt's start "
+        "instead of being placed at the first frame; `count` caps how many arrive",
     )
 
 
@@ -288,6 +340,9 @@ class CameraSpec(Strict):
     jitter: JitterSpec = JitterSpec()
     sensor: SensorSpec = SensorSpec()
     msaa: Literal[1, 2, 4, 8] = Field(4, description="multisampling of the colour image")
+    frame_divisor: Annotated[int, Field(ge=1)] = Field(
+        1, description="sequences: the camera renders every n-th frame"
+    )
     near: Annotated[float, Field(gt=0)] = Field(0.05, description="nearest rendered depth, m")
     far: Annotated[float, Field(gt=0)] = Field(30.0, description="farthest rendered depth, m")
 
@@ -304,6 +359,29 @@ class CameraSpec(Strict):
 
 # ---------------------------------------------------------------------------------------------
 # Output and the scene
+
+
+class SequenceSpec(Strict):
+    """Time: a scene with a sequence renders runs of frames that physics links together."""
+
+    fps: Annotated[float, Field(gt=0, le=1000)] = Field(10.0, description="frames per second")
+    frames: Annotated[int, Field(ge=1)] | None = Field(None, description="frames per sequence")
+    duration_s: Annotated[float, Field(gt=0)] | None = Field(
+        None, description="or the length of a sequence, seconds"
+    )
+
+    @model_validator(mode="after")
+    def _one_length(self):
+        if (self.frames is None) == (self.duration_s is None):
+            raise PydanticCustomError(
+                "sequence_length", "give exactly one of `frames` or `duration_s`"
+            )
+        return self
+
+    @property
+    def frame_count(self) -> int:
+        """Frames per sequence."""
+        return self.frames if self.frames is not None else max(1, round(self.duration_s * self.fps))
 
 
 class OutputSpec(Strict):
@@ -328,6 +406,9 @@ class Scene(Strict):
     objects: Annotated[list[ObjectGroupSpec], Field(min_length=1)]
     lights: Annotated[list[LightSpec], Field(min_length=1)]
     cameras: Annotated[list[CameraSpec], Field(min_length=1)]
+    sequence: SequenceSpec | None = Field(
+        None, description="make video: runs of frames with a moving belt and physics"
+    )
     output: OutputSpec = OutputSpec()
 
     @field_validator("classes")
@@ -371,6 +452,13 @@ class Scene(Strict):
                             f"asset {asset!r} is not defined; defined: {', '.join(self.assets)}",
                         )
                     )
+            if group.spawn is not None and (self.sequence is None or group.surface != "belt"):
+                problems.append(
+                    (
+                        ("objects", i, "spawn"),
+                        "products arrive over time only on a belt in a scene with a `sequence`",
+                    )
+                )
             if group.surface == "belt" and self.environment.belt is None:
                 problems.append(
                     (

@@ -192,11 +192,14 @@ class SceneSampler:
         return World(shot, 0.0, bodies, lights, cameras, _triple(background))
 
     def place_objects(self, shot: int, belt: Belt | None) -> list[Body]:
-        """Products of every group, placed without overlapping footprints, ids from 1."""
+        """Products of every group placed at the start (not those that arrive over time),
+        without overlapping footprints, ids from 1."""
         rng = rng_for(self.seed, shot, "placement")
         placed: dict[str, list[np.ndarray]] = {"belt": [], "floor": []}
         bodies: list[Body] = []
         for group in self.scene.objects:
+            if group.spawn is not None:
+                continue
             for _ in range(int(group.count.sample(rng))):
                 body = self._place_one(group, rng, placed[group.surface], len(bodies) + 1, belt)
                 if body is not None:

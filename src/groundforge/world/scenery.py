@@ -19,8 +19,11 @@ RAIL_WIDTH = 0.03
 
 
 @functools.lru_cache(maxsize=256)
-def box_mesh(extents, center=(0.0, 0.0, 0.0), tile: float | None = None) -> Mesh:
-    """A hard-edged box; with `tile`, uv repeat every `tile` metres across each face.
+def box_mesh(
+    extents, center=(0.0, 0.0, 0.0), tile: float | None = None, shift_m: float = 0.0
+) -> Mesh:
+    """A hard-edged box; with `tile`, uv repeat every `tile` metres across each face, the
+    texture moved `shift_m` along +x (a running belt's surface).
 
     Arguments must be hashable (tuples): boxes are cached, as scenery repeats every shot.
     """
@@ -35,7 +38,8 @@ def box_mesh(extents, center=(0.0, 0.0, 0.0), tile: float | None = None) -> Mesh
     u_axis = np.where(axis == 0, 1, 0)
     v_axis = np.where(axis == 2, 1, 2)
     rows = np.arange(len(corners))
-    uv = np.stack([corners[rows, u_axis], corners[rows, v_axis]], axis=1) / tile
+    shift = np.where(u_axis == 0, shift_m, 0.0)
+    uv = np.stack([corners[rows, u_axis] - shift, corners[rows, v_axis]], axis=1) / tile
     flat = trimesh.Trimesh(corners, np.arange(len(corners)).reshape(-1, 3), process=False)
     return mesh_from_trimesh(flat, uv=uv, flat=True)
 
@@ -75,9 +79,14 @@ def sample_belt(spec: BeltSpec, rng: np.random.Generator) -> Belt:
 
 
 def scenery(
-    env: EnvironmentSpec, belt: Belt | None, rng: np.random.Generator, material: MaterialFor
+    env: EnvironmentSpec,
+    belt: Belt | None,
+    rng: np.random.Generator,
+    material: MaterialFor,
+    belt_travel_m: float = 0.0,
 ) -> list[Body]:
-    """All static bodies of the environment, with materials from `material(ref)`."""
+    """All static bodies of the environment, with materials from `material(ref)`; the belt's
+    surface texture moved by `belt_travel_m` along the belt."""
     bodies: list[Body] = []
     if env.floor is not None:
         sx, sy = env.floor.size
@@ -96,18 +105,22 @@ def scenery(
         ]
         bodies.append(_static("walls", parts, cast_shadows=False))
     if env.belt is not None and belt is not None:
-        bodies.append(belt_body(belt, env.belt, material))
+        bodies.append(belt_body(belt, env.belt, material, belt_travel_m))
     return bodies
 
 
-def belt_body(belt: Belt, spec: BeltSpec, material: MaterialFor) -> Body:
+def belt_body(belt: Belt, spec: BeltSpec, material: MaterialFor, travel_m: float = 0.0) -> Body:
     """The conveyor: belt surface, optional rails and frame, along its own x axis."""
     length, width, h = belt.length, belt.width, belt.height
+    surface = box_mesh(
+        (length, width, BELT_THICKNESS),
+        center=(0, 0, h - BELT_THICKNESS / 2),
+        tile=width,
+        shift_m=round(travel_m % width, 6),
+    )
     parts = [
         Part(
-            box_mesh(
-                (length, width, BELT_THICKNESS), center=(0, 0, h - BELT_THICKNESS / 2), tile=width
-            ),
+            surface,
             material(spec.belt_material),
         )
     ]

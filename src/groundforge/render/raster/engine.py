@@ -6,7 +6,7 @@ GL 4.1 code runs on Mesa's llvmpipe and on NVIDIA's EGL driver.
 Per camera, `render` draws, in this order:
 - the G-buffer with MRT, without multisampling, one sample per pixel centre: instance id, class
   id, z-depth and camera-frame normals (the exact passes), plus albedo, roughness, metallic and
-  a per-draw surface id;
+  a per-draw surface id; for worlds with next poses (sequences), also forward optical flow;
 - with camera.msaa > 1, a multisampled pass recording which surface each sample sees;
 - per labelled body, a depth-only draw into a cleared depth buffer and an occlusion query that
   counts the pixel centres it covers unoccluded;
@@ -17,6 +17,13 @@ Per camera, `render` draws, in this order:
   runs fragment shaders per sample).
 Shadow maps depend only on the world and are drawn once per world state, however many cameras
 see it.
+
+Optical flow is one more attachment of the same G-buffer draw, written by a second variant of
+its program (FLOW defined in mesh.vert and gbuffer.frag), so flow comes from the very fragments
+that won the instance pass's depth test, at the cost of one varying and one RG32F write per
+fragment. A separate pass over the G-buffer's depth with an EQUAL test would rasterise every
+triangle a second time. Stills draw with the plain variant into the plain framebuffer: they pay
+nothing for flow, and its program, target and vertex arrays are made on first use.
 
 The projection maps OpenCV pixel row v to GL window row v, so GL's bottom-up rows come back top
 row first without a flip. GL then sees the image mirrored, which flips triangle winding; nothing
@@ -72,6 +79,7 @@ _UNIT_BASE_COLOR = 0
 _UNIT_SURFACE, _UNIT_DEPTH, _UNIT_NORMAL, _UNIT_ALBEDO = 0, 1, 2, 3
 _UNIT_SHADOW = 4
 _UNIT_COVERAGE, _UNIT_SHADED = 1, 2
+_GLSL_VERSION_LINE = "#version 410 core\n"
 
 
 # --- pure geometry -------------------------------------------------------------------------
@@ -361,9 +369,13 @@ class _Targets:
     coverage: moderngl.Texture | None
     zeros_u16: bytes
     attachments: list[Any]
+    # The G-buffer plus an RG32F flow attachment, made when a world first has next poses.
+    flow: moderngl.Texture | None = None
+    gbuffer_flow: moderngl.Framebuffer | None = None
 
     def release(self) -> None:
-        for fbo in (self.gbuffer, self.shade, self.msaa, self.resolve, self.occlusion):
+        fbos = (self.gbuffer, self.gbuffer_flow, self.shade, self.msaa, self.resolve)
+        for fbo in (*fbos, self.occlusion):
             if fbo is not None:
                 fbo.release()
         for a in self.attachments:
@@ -372,11 +384,13 @@ class _Targets:
 
 @dataclass
 class _Draw:
-    """A body in the view: its object-to-camera (4, 4) transform and its screen box."""
+    """A body in the view: its object-to-camera (4, 4) transform and its screen box, and for
+    flow its (4, 4) transform from the object frame to the next frame's camera frame."""
 
     body: Body
     model_view: np.ndarray
     box: tuple[int, int, int, int]
+    next_model_view: np.ndarray | None = None
 
 
 @dataclass
@@ -388,6 +402,38 @@ class _ShadowSet:
 
 def _shader(name: str) -> str:
     return resources.files(__package__).joinpath("shaders", name).read_text(encoding="utf-8")
+
+
+def _define(source: str, *names: str) -> str:
+    """GLSL `source` with `#define NAME` lines right after its version line."""
+    if not source.startswith(_GLSL_VERSION_LINE):
+        raise ValueError(f"shader source must start with {_GLSL_VERSION_LINE!r}")
+    defines = "".join(f"#define {name}\n" for name in names)
+    return _GLSL_VERSION_LINE + defines + source[len(_GLSL_VERSION_LINE) :]
+
+
+def _wants_flow(world: World, camera: Camera) -> bool:
+    """Whether `world` has a next frame seen from `camera`: some next pose is set.
+
+    Any body counts, in the view or not, so every frame of a sequence but its last has flow
+    (zeros where nothing in the view moves), as `Passes.flow` promises.
+    """
+    if camera.next_world_to_camera is not None:
+        return True
+    return any(b.next_object_to_world is not None for b in world.bodies)
+
+
+def _with_next_model_views(draws: list[_Draw], camera: Camera) -> None:
+    """Set each draw's object -> next camera transform; a missing next pose means static."""
+    next_world_to_camera = camera.next_world_to_camera
+    if next_world_to_camera is None:
+        next_world_to_camera = camera.world_to_camera
+    next_world_to_camera = np.asarray(next_world_to_camera, dtype=np.float64)
+    for draw in draws:
+        pose = draw.body.next_object_to_world
+        if pose is None:
+            pose = draw.body.object_to_world
+        draw.next_model_view = next_world_to_camera @ np.asarray(pose, dtype=np.float64)
 
 
 def _mat(m: np.ndarray) -> bytes:
@@ -442,6 +488,8 @@ class RasterEngine(Engine):
             )
         }
         self._programs["gbuffer"]["u_texture"].value = _UNIT_BASE_COLOR
+        self._mesh_vertex = mesh_vertex
+        self._flow_program: moderngl.Program | None = None  # compiled on first use
         self._count = self.ctx.program(
             vertex_shader=_shader("fullscreen.vert.glsl"),
             fragment_shader=_shader("depth.frag.glsl"),
@@ -476,19 +524,22 @@ class RasterEngine(Engine):
         world_to_camera = np.asarray(camera.world_to_camera, dtype=np.float64)
         projection = gl_projection(camera.K, width, height, camera.near, camera.far)
         draws = self._visible(world.bodies, world_to_camera, projection, (width, height))
+        flow = _wants_flow(world, camera)
+        if flow:
+            _with_next_model_views(draws, camera)
 
         self.ctx.enable(moderngl.DEPTH_TEST)
         self.ctx.disable(moderngl.CULL_FACE | moderngl.BLEND)
         # Geometry passes first and the passes that read their results last, so the
         # rasteriser's threads work on one while the next is being set up.
-        self._draw_gbuffer(targets, draws, projection)
+        self._draw_gbuffer(targets, draws, projection, camera.K if flow else None)
         if targets.msaa is not None:
             self._draw_coverage(targets, draws, projection)
         queries = self._draw_occlusion(targets, draws, projection)
         self._shade_pixels(targets, world, lights, shadows, camera)
         if targets.msaa is not None:
             self._resolve(targets, world)
-        passes = self._read(targets, width, height, world, queries)
+        passes = self._read(targets, width, height, world, queries, flow)
 
         self._meshes.trim()
         self._textures.trim()
@@ -516,6 +567,9 @@ class RasterEngine(Engine):
         _release_all((self._count, self._count_vao))
         for program in self._programs.values():
             program.release()
+        if self._flow_program is not None:
+            self._flow_program.release()
+            self._flow_program = None
         self._white.release()
         self.ctx.release()
         self.ctx = None
@@ -547,11 +601,22 @@ class RasterEngine(Engine):
             for i in order
         ]
 
-    def _draw_gbuffer(self, targets: _Targets, draws: list[_Draw], projection: np.ndarray) -> None:
-        """The exact passes and the material G-buffer, one sample per pixel centre."""
-        prog = self._programs["gbuffer"]
-        targets.gbuffer.use()
-        targets.gbuffer.clear(0.0, 0.0, 0.0, 0.0, depth=1.0)
+    def _draw_gbuffer(
+        self,
+        targets: _Targets,
+        draws: list[_Draw],
+        projection: np.ndarray,
+        flow_K: np.ndarray | None = None,
+    ) -> None:
+        """The exact passes and the material G-buffer, one sample per pixel centre; with
+        `flow_K` (the camera's (3, 3) intrinsics), also the flow of draws' next_model_view."""
+        if flow_K is None:
+            prog, fbo, vao_name = self._programs["gbuffer"], targets.gbuffer, "gbuffer"
+        else:
+            prog, fbo, vao_name = self._gbuffer_flow_program(), self._flow_fbo(targets), "flow"
+            prog["u_K"].write(np.ascontiguousarray(np.asarray(flow_K, np.float64).T, "f4"))
+        fbo.use()
+        fbo.clear(0.0, 0.0, 0.0, 0.0, depth=1.0)  # flow is 0 where no surface
         # glClear leaves integer targets undefined by the GL spec, so those are zeroed by upload.
         for texture in (targets.instance, targets.semantic, targets.surface):
             texture.write(targets.zeros_u16)
@@ -562,6 +627,8 @@ class RasterEngine(Engine):
         last_material: Material | None = None
         for draw in draws:
             prog["u_model_view"].write(_mat(draw.model_view))
+            if flow_K is not None:
+                prog["u_next_model_view"].write(_mat(draw.next_model_view))
             prog["u_instance_id"].value = int(draw.body.instance_id)
             prog["u_class_id"].value = int(draw.body.class_id)
             for part in draw.body.parts:
@@ -570,7 +637,31 @@ class RasterEngine(Engine):
                 if part.material is not last_material:
                     self._set_material(prog, part.material)
                     last_material = part.material
-                self._mesh(part.mesh).vaos["gbuffer"].render(moderngl.TRIANGLES)
+                self._vao(part.mesh, vao_name).render(moderngl.TRIANGLES)
+
+    def _gbuffer_flow_program(self) -> moderngl.Program:
+        """The G-buffer program that also writes flow (gbuffer.frag with FLOW)."""
+        if self._flow_program is None:
+            self._flow_program = self.ctx.program(
+                vertex_shader=_define(self._mesh_vertex, "FLOW"),
+                fragment_shader=_define(_shader("gbuffer.frag.glsl"), "FLOW"),
+            )
+            self._flow_program["u_texture"].value = _UNIT_BASE_COLOR
+            log.debug("flow variant of the G-buffer program compiled")
+        return self._flow_program
+
+    def _flow_fbo(self, targets: _Targets) -> moderngl.Framebuffer:
+        """The G-buffer framebuffer of `targets` with the flow attachment added, made once."""
+        if targets.gbuffer_flow is None:
+            flow = self.ctx.texture(targets.depth.size, 2, dtype="f4")
+            flow.filter = (moderngl.NEAREST, moderngl.NEAREST)
+            targets.attachments.append(flow)
+            targets.flow = flow
+            targets.gbuffer_flow = self.ctx.framebuffer(
+                color_attachments=[*targets.gbuffer.color_attachments, flow],
+                depth_attachment=targets.gbuffer.depth_attachment,
+            )
+        return targets.gbuffer_flow
 
     def _shade_pixels(
         self,
@@ -683,6 +774,7 @@ class RasterEngine(Engine):
         height: int,
         world: World,
         queries: list[tuple[int, moderngl.Query]],
+        flow: bool = False,
     ) -> Passes:
         radiance = np.empty((height, width, 3), dtype=np.float32)
         source = targets.resolve if targets.resolve is not None else targets.shade
@@ -696,10 +788,15 @@ class RasterEngine(Engine):
         normals = np.empty((height, width, 3), dtype=np.float32)
         targets.gbuffer.read_into(normals, components=3, attachment=3, dtype="f4")
 
+        flow_px = None
+        if flow:
+            flow_px = np.empty((height, width, 2), dtype=np.float32)
+            targets.flow.read_into(flow_px)
+
         unoccluded = {int(b.instance_id): 0 for b in world.objects}
         for instance_id, query in queries:
             unoccluded[instance_id] = unoccluded.get(instance_id, 0) + int(query.samples)
-        return Passes(radiance, depth, instance, semantic, normals, unoccluded)
+        return Passes(radiance, depth, instance, semantic, normals, unoccluded, flow_px)
 
     # --- lights and shadows ---------------------------------------------------------------
 
@@ -928,21 +1025,35 @@ class RasterEngine(Engine):
         )
         vbo = self.ctx.buffer(np.ascontiguousarray(data))
         ibo = self.ctx.buffer(np.ascontiguousarray(mesh.faces, dtype=np.uint32))
-        vaos = {}
-        for name, prog in self._programs.items():
-            fmt, attrs = [], []
-            for attr, width in (("a_position", 3), ("a_normal", 3), ("a_uv", 2)):
-                if attr in prog:
-                    fmt.append(f"{width}f")
-                    attrs.append(attr)
-                else:
-                    fmt.append(f"{4 * width}x")
-            vaos[name] = self.ctx.vertex_array(
-                prog, [(vbo, " ".join(fmt), *attrs)], index_buffer=ibo, index_element_size=4
-            )
+        vaos = {name: self._vertex_array(prog, vbo, ibo) for name, prog in self._programs.items()}
         entry = _GpuMesh(vbo, ibo, vaos)
         self._meshes.put(mesh.key, entry)
         return entry
+
+    def _vao(self, mesh: Mesh, name: str) -> moderngl.VertexArray:
+        """The vertex array of `mesh` for program `name`, or for the G-buffer's flow variant
+        ("flow"), which is made on first use so that stills never pay for it."""
+        entry = self._mesh(mesh)
+        if name == "flow" and name not in entry.vaos:
+            entry.vaos[name] = self._vertex_array(
+                self._gbuffer_flow_program(), entry.vbo, entry.ibo
+            )
+        return entry.vaos[name]
+
+    def _vertex_array(
+        self, prog: moderngl.Program, vbo: moderngl.Buffer, ibo: moderngl.Buffer
+    ) -> moderngl.VertexArray:
+        """`prog` reading the interleaved position, normal, uv buffer; unused ones skipped."""
+        fmt, attrs = [], []
+        for attr, width in (("a_position", 3), ("a_normal", 3), ("a_uv", 2)):
+            if attr in prog:
+                fmt.append(f"{width}f")
+                attrs.append(attr)
+            else:
+                fmt.append(f"{4 * width}x")
+        return self.ctx.vertex_array(
+            prog, [(vbo, " ".join(fmt), *attrs)], index_buffer=ibo, index_element_size=4
+        )
 
     def _set_material(self, prog: moderngl.Program, material: Material) -> None:
         prog["u_base_color"].value = tuple(float(c) for c in material.base_color)

@@ -1,5 +1,6 @@
 #version 410 core
 // The exact passes and the G-buffer for deferred shading, one sample per pixel centre.
+// With FLOW defined (after the version line, by the engine), also forward optical flow.
 
 in vec3 v_eye;         // OpenCV camera frame, metres
 in vec3 v_normal_eye;
@@ -19,6 +20,12 @@ layout(location = 2) out float o_depth;
 layout(location = 3) out vec4 o_normal;  // xyz: unit camera-frame normal; w: metallic
 layout(location = 4) out vec4 o_albedo;  // rgb: linear base colour; a: roughness
 layout(location = 5) out uint o_surface;
+
+#ifdef FLOW
+in vec3 v_next_eye;  // where this surface point is in the next frame's camera frame, metres
+uniform mat3 u_K;    // OpenCV intrinsics, pixels
+layout(location = 6) out vec2 o_flow;  // pixels (du, dv); 0 where the point leaves the front
+#endif
 
 void main() {
     // The triangle's own plane decides which side is seen, so winding order never matters and
@@ -41,4 +48,13 @@ void main() {
     vec3 albedo = u_base_color * texture(u_texture, vec2(v_uv.x, 1.0 - v_uv.y)).rgb;
     o_albedo = vec4(albedo, u_roughness);
     o_surface = u_surface_id;
+#ifdef FLOW
+    // A rigid motion is affine, so the perspective-correct interpolation of the next position
+    // is the next position of exactly the point seen at this centre; projecting it here, not
+    // interpolating projected pixels, keeps flow exact. GL window coordinates are OpenCV pixel
+    // coordinates (gl_projection in engine.py). The max() only keeps the unselected quotient
+    // finite.
+    vec3 q = u_K * v_next_eye;
+    o_flow = q.z > 0.0 ? q.xy / max(q.z, 1e-20) - gl_FragCoord.xy : vec2(0.0);
+#endif
 }

@@ -1,6 +1,8 @@
 #version 410 core
 // One vertex stage for every program, so the instance pass and the per-object occlusion counts
 // rasterise identically (`invariant`), and shadow maps use the same transform as the camera.
+// The engine defines FLOW after the version line for the G-buffer variant that writes optical
+// flow; gl_Position is computed the same way in both, so both rasterise the same pixels.
 
 in vec3 a_position;
 in vec3 a_normal;
@@ -16,6 +18,11 @@ out vec3 v_eye;
 out vec3 v_normal_eye;
 out vec2 v_uv;
 
+#ifdef FLOW
+uniform mat4 u_next_model_view;  // object -> the next frame's OpenCV camera frame
+out vec3 v_next_eye;
+#endif
+
 invariant gl_Position;
 
 void main() {
@@ -26,4 +33,7 @@ void main() {
     v_world = (u_model * vec4(a_position, 1.0)).xyz;
     v_normal_world = mat3(u_model) * a_normal;
     v_uv = a_uv;
+#ifdef FLOW
+    v_next_eye = (u_next_model_view * vec4(a_position, 1.0)).xyz;
+#endif
 }
