@@ -170,6 +170,15 @@ class SceneSampler:
             tuple(Part(scaled(p.mesh, scale), p.material) for p in parts) if scale != 1 else parts
         )
 
+    def product_body(
+        self, name: str, parts: tuple[Part, ...], pose: np.ndarray, instance_id: int
+    ) -> Body:
+        """A labelled body of asset `name`, with its class."""
+        class_name = self.scene.assets[name].class_name
+        return Body(
+            parts, pose, instance_id, self.scene.class_id(class_name), class_name, name=name
+        )
+
     # -- the shot ----------------------------------------------------------------------------
 
     def world(self, shot: int) -> World:
@@ -235,15 +244,7 @@ class SceneSampler:
             placed.append(foot)
             translation = (x, y, surface_z - corners[:, 2].min())
             pose = surface_pose @ rigid(rotation, translation)
-            asset = self.scene.assets[name]
-            return Body(
-                parts,
-                pose,
-                instance_id,
-                self.scene.class_id(asset.class_name),
-                asset.class_name,
-                name=name,
-            )
+            return self.product_body(name, parts, pose, instance_id)
         log.debug("left out a %s: no free place after %d tries", name, group.max_tries)
         return None
 

@@ -207,15 +207,7 @@ class SequenceSampler:
             y = rng.uniform(-half_width, half_width)
         z = belt.height + float(spawn.drop_height_m.sample(rng)) - corners[:, 2].min()
         pose = belt.belt_to_world @ rigid(rotation, (x, y, z))
-        asset = self.scene.assets[name]
-        return Body(
-            parts,
-            pose,
-            instance_id,
-            self.scene.class_id(asset.class_name),
-            asset.class_name,
-            name=name,
-        )
+        return self.stills.product_body(name, parts, pose, instance_id)
 
 
 def _moved(body: Body, state: BodyState, following: BodyState | None, last: bool) -> Body:
