@@ -205,3 +205,13 @@ def test_video_manifests_name_files_that_exist(dataset):
         "000000.mp4",
         "000001.mp4",
     ]
+
+
+def test_dataset_json_records_the_timing_and_the_rig(dataset):
+    info = json.loads((dataset / "dataset.json").read_text())
+    assert info["sequence"]["fps"] == 10
+    assert info["sequence"]["frames_per_sequence"] == 8
+    assert info["sequence"]["frame_timestamps"] == [f / 10 for f in range(8)]
+    assert info["sequence"]["frame_divisors"] == {"top": 1, "side": 2}
+    assert [c["name"] for c in info["cameras"]] == ["top", "side"]
+    assert info["counts"]["incomplete_shots"] == []

@@ -99,6 +99,9 @@ class DatasetInfo:
     image_format: Literal["png", "jpg"] = "png"
     jpeg_quality: int | None = 95
     created: str = dataclasses.field(default_factory=utc_now)
+    # Video datasets: fps, frames_per_sequence, frame_timestamps (seconds from each sequence's
+    # start, frame by frame) and frame_divisors (camera name -> every n-th frame it renders).
+    sequence: dict | None = None
 
     def __post_init__(self) -> None:
         if self.jpeg_quality is None:
@@ -150,6 +153,7 @@ class DatasetInfo:
             "image_format": self.image_format,
             "jpeg_quality": int(self.jpeg_quality),
             "created": self.created,
+            **({"sequence": self.sequence} if self.sequence is not None else {}),
         }
 
     @classmethod
@@ -167,6 +171,7 @@ class DatasetInfo:
             image_format=data.get("image_format", "png"),
             jpeg_quality=data.get("jpeg_quality", 95),
             created=data["created"],
+            sequence=data.get("sequence"),
         )
 
 

@@ -168,7 +168,21 @@ def dataset_info(loaded: LoadedScene, seed: int) -> DatasetInfo:
         cameras=cameras,
         image_format=scene.output.image_format,
         jpeg_quality=scene.output.jpeg_quality,
+        sequence=sequence_info(scene),
     )
+
+
+def sequence_info(scene: Scene) -> dict | None:
+    """What dataset.json records of a video dataset's timing and rig."""
+    if scene.sequence is None:
+        return None
+    frames, fps = scene.sequence.frame_count, scene.sequence.fps
+    return {
+        "fps": fps,
+        "frames_per_sequence": frames,
+        "frame_timestamps": [round(f / fps, 9) for f in range(frames)],
+        "frame_divisors": {c.name: c.frame_divisor for c in scene.cameras},
+    }
 
 
 # -- worker processes ------------------------------------------------------------------------
