@@ -199,3 +199,15 @@ def test_validate_reports_every_problem_with_status_2(tmp_path):
     result = CliRunner().invoke(app, ["validate", str(scene)])
     assert result.exit_code == 2
     assert "objects[0].count:" in result.output and "cameras[0].resolution" in result.output
+
+
+def test_shutter_time_needs_a_sequence_and_at_most_a_frame():
+    still = VALID.replace("look_at: [0, 0, 0]}", "look_at: [0, 0, 0], shutter_s: 0.01}")
+    with pytest.raises(SceneError) as info:
+        parse_scene(still, "scene.yaml")
+    assert info.value.problems[0].path == "cameras[0].shutter_s"
+    video = still.replace("shutter_s: 0.01", "shutter_s: 0.2") + "sequence: {fps: 10, frames: 3}\n"
+    with pytest.raises(SceneError) as info:
+        parse_scene(video, "scene.yaml")
+    assert "at most one frame" in info.value.problems[0].message
+    parse_scene(video.replace("shutter_s: 0.2", "shutter_s: 0.05"), "scene.yaml")

@@ -21,6 +21,7 @@ from groundforge import __version__
 from groundforge.export import groundtruth, video
 from groundforge.export.layout import DatasetInfo, DatasetWriter
 from groundforge.labels.annotate import annotate
+from groundforge.render.motion import render_blurred
 from groundforge.render.raster.engine import RasterEngine
 from groundforge.render.sensor import apply_sensor
 from groundforge.sampling.seeds import rng_for
@@ -77,6 +78,8 @@ class ShotRunner:
         self.sequences = SequenceSampler(loaded.scene, seed) if loaded.scene.sequence else None
         self.engine = RasterEngine()
         self.writer = DatasetWriter(out, dataset_info(loaded, seed))
+        sequence = loaded.scene.sequence
+        self.frame_interval_s = 1.0 / sequence.fps if sequence is not None else 0.0
 
     def run(self, unit: int) -> list[ShotResult]:
         """Every shot of unit `unit`: one still, or every frame of one sequence."""
@@ -114,7 +117,7 @@ class ShotRunner:
             if camera.name not in names:
                 continue
             t = time.perf_counter()
-            passes = self.engine.render(world, camera)
+            passes = render_blurred(self.engine, world, camera, self.frame_interval_s)
             rng = rng_for(self.seed, world.shot, f"sensor/{camera.name}")
             rgb = apply_sensor(passes.radiance, camera.sensor, rng)
             result.seconds["render"] += _lap(t)

@@ -343,6 +343,11 @@ class CameraSpec(Strict):
     frame_divisor: Annotated[int, Field(ge=1)] = Field(
         1, description="sequences: the camera renders every n-th frame"
     )
+    shutter_s: Real(ge=0) = Field(
+        0.0,
+        description="sequences: exposure time; what moves while the shutter is open blurs in "
+        "the colour image (labels stay sharp at the frame's timestamp); at most a frame",
+    )
     near: Annotated[float, Field(gt=0)] = Field(0.05, description="nearest rendered depth, m")
     far: Annotated[float, Field(gt=0)] = Field(30.0, description="farthest rendered depth, m")
 
@@ -464,6 +469,16 @@ class Scene(Strict):
                     (
                         ("objects", i, "surface"),
                         "objects are placed on the belt but `environment.belt` is not given",
+                    )
+                )
+        for i, camera in enumerate(self.cameras):
+            longest = camera.shutter_s.support()[1]
+            if longest > 0 and (self.sequence is None or longest > 1.0 / self.sequence.fps):
+                problems.append(
+                    (
+                        ("cameras", i, "shutter_s"),
+                        "a shutter time needs a `sequence` and may be at most one frame "
+                        "interval (1 / fps)",
                     )
                 )
         if problems:

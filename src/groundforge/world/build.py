@@ -358,6 +358,7 @@ def make_camera(spec: CameraSpec, rng: np.random.Generator) -> Camera:
         far=spec.far,
         msaa=spec.msaa,
         sensor=make_sensor(spec, rng),
+        shutter_s=float(spec.shutter_s.sample(rng)),
     )
 
 

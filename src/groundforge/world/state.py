@@ -162,6 +162,8 @@ class Camera:
     sensor: Sensor = field(default_factory=Sensor)
     # The camera's pose at the next frame of a sequence, for optical flow; None for stills.
     next_world_to_camera: np.ndarray | None = None
+    # Exposure time, seconds: the colour image integrates motion from the frame's timestamp on.
+    shutter_s: float = 0.0
 
 
 @dataclass(eq=False)
