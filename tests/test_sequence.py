@@ -215,3 +215,43 @@ def test_dataset_json_records_the_timing_and_the_rig(dataset):
     assert info["sequence"]["frame_divisors"] == {"top": 1, "side": 2}
     assert [c["name"] for c in info["cameras"]] == ["top", "side"]
     assert info["counts"]["incomplete_shots"] == []
+
+
+GUIDED = """\
+name: guided
+classes: [carton]
+assets:
+  carton: {class: carton, product: box, params: {width: 0.06, depth: 0.06, height: 0.08}}
+sequence: {fps: 10, frames: 40}
+environment:
+  belt:
+    length: 2.4
+    width: 0.5
+    speed_mps: 0.5
+    guides: [{start: [-0.6, -0.22], end: [0.4, 0.02]}]
+objects:
+  - asset: carton
+    count: 1
+    yaw_deg: 0
+    spawn: {lanes: [-0.15]}
+lights: [{type: ambient}]
+cameras: [{name: cam, resolution: [32, 24], fov_deg: 60, position: [0, 0, 2], look_at: [0, 0, 0.8]}]
+"""
+
+
+def test_an_angled_guide_steers_products_across_the_belt(tmp_path):
+    (tmp_path / "guided.yaml").write_text(GUIDED)
+    scene = open_scene(tmp_path / "guided.yaml").scene
+    worlds = SequenceSampler(scene, 0).worlds(0)
+    assert any(b.name == "guide0" for b in worlds[0].bodies)
+    start = worlds[0].objects[0].object_to_world[:3, 3]
+    assert start[1] == pytest.approx(-0.15, abs=1e-9)
+    # Past the guide's end (x = 0.4) the carton rides on the guide's upper side: its centre is
+    # at least half its depth and half the guide's thickness above the guide's end, y = 0.02.
+    past = [
+        w.objects[0].object_to_world[:3, 3]
+        for w in worlds
+        if w.objects and w.objects[0].object_to_world[0, 3] > 0.45
+    ]
+    assert past, "the carton reaches the end of the guide"
+    assert past[0][1] >= 0.02 + 0.03 + 0.005 - 0.002

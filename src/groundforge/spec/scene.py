@@ -158,6 +158,23 @@ class SpeedSegment(Strict):
     speed_mps: Real(ge=0) = Field(description="belt speed from then on, m/s")
 
 
+class GuideSpec(Strict):
+    """A side guide: a thin wall standing on the belt from `start` to `end`, which products
+    slide along (angled guides funnel them into a lane)."""
+
+    start: tuple[float, float] = Field(description="[x, y] in the belt's frame, metres")
+    end: tuple[float, float] = Field(description="[x, y] in the belt's frame, metres")
+    height: Annotated[float, Field(gt=0)] = Field(0.06, description="above the belt, metres")
+    thickness: Annotated[float, Field(gt=0)] = Field(0.01, description="metres")
+    material: MaterialRef = MaterialSpec(base_color=(0.85, 0.55, 0.1), roughness=0.5)
+
+    @model_validator(mode="after")
+    def _has_length(self):
+        if self.start == self.end:
+            raise PydanticCustomError("guide_length", "`start` and `end` must differ")
+        return self
+
+
 class BeltSpec(Strict):
     """A conveyor belt along the x axis, centred on the origin, its top surface at `height`."""
 
@@ -173,6 +190,9 @@ class BeltSpec(Strict):
     )
     direction: Literal["+x", "-x"] = Field(
         "+x", description="sequences: the way the belt carries products, along its own x axis"
+    )
+    guides: list[GuideSpec] = Field(
+        default_factory=list, description="side guides standing on the belt"
     )
     profile: list[SpeedSegment] | None = Field(
         None,

@@ -41,7 +41,7 @@ from groundforge.world.geometry import (
     rotation_x,
     rotation_z,
 )
-from groundforge.world.scenery import Belt, sample_belt, scenery
+from groundforge.world.scenery import Belt, guide_footprints, sample_belt, scenery
 from groundforge.world.state import Body, Camera, Light, Material, Mesh, Part, Sensor, World
 
 log = logging.getLogger(__name__)
@@ -204,7 +204,10 @@ class SceneSampler:
         """Products of every group placed at the start (not those that arrive over time),
         without overlapping footprints, ids from 1."""
         rng = rng_for(self.seed, shot, "placement")
-        placed: dict[str, list[np.ndarray]] = {"belt": [], "floor": []}
+        # Guides stand on the belt: products keep clear of them as of each other.
+        belt_spec = self.scene.environment.belt
+        guides = guide_footprints(belt_spec) if belt_spec is not None else []
+        placed: dict[str, list[np.ndarray]] = {"belt": guides, "floor": []}
         bodies: list[Body] = []
         for group in self.scene.objects:
             if group.spawn is not None:

@@ -106,7 +106,32 @@ def scenery(
         bodies.append(_static("walls", parts, cast_shadows=False))
     if env.belt is not None and belt is not None:
         bodies.append(belt_body(belt, env.belt, material, belt_travel_m))
+        bodies += guide_bodies(belt, env.belt, material)
     return bodies
+
+
+def guide_bodies(belt: Belt, spec: BeltSpec, material: MaterialFor) -> list[Body]:
+    """The belt's side guides, each a body of its own standing on the belt surface."""
+    bodies = []
+    for i, guide in enumerate(spec.guides):
+        (x0, y0), (x1, y1) = guide.start, guide.end
+        length = float(np.hypot(x1 - x0, y1 - y0))
+        mesh = box_mesh((length, guide.thickness, guide.height))
+        centre = ((x0 + x1) / 2, (y0 + y1) / 2, belt.height + guide.height / 2)
+        pose = belt.belt_to_world @ rigid(rotation_z(np.arctan2(y1 - y0, x1 - x0)), centre)
+        bodies.append(Body((Part(mesh, material(guide.material)),), pose, name=f"guide{i}"))
+    return bodies
+
+
+def guide_footprints(spec: BeltSpec) -> list[np.ndarray]:
+    """(4, 2) corners of each guide on the belt, in the belt frame, counter-clockwise."""
+    out = []
+    for guide in spec.guides:
+        start, end = np.asarray(guide.start, float), np.asarray(guide.end, float)
+        along = (end - start) / np.linalg.norm(end - start)
+        side = np.array([-along[1], along[0]]) * guide.thickness / 2
+        out.append(np.stack([start - side, end - side, end + side, start + side]))
+    return out
 
 
 def belt_body(belt: Belt, spec: BeltSpec, material: MaterialFor, travel_m: float = 0.0) -> Body:

@@ -26,8 +26,8 @@ from groundforge.world.build import (
 )
 from groundforge.world.geometry import axis_angle, box_corners, rigid, rotation_z
 from groundforge.world.physics import BodyState, Spawn, SpeedProfile, simulate
-from groundforge.world.scenery import Belt, sample_belt, scenery
-from groundforge.world.state import Body, World
+from groundforge.world.scenery import Belt, guide_bodies, sample_belt, scenery
+from groundforge.world.state import Body, Material, World
 
 # How far from the belt's start end arriving products appear, beyond their own half length.
 ARRIVAL_MARGIN_M = 0.02
@@ -75,6 +75,7 @@ class SequenceSampler:
             [self._spawn(a, belt, speed) for a in arrivals],
             times,
             floor=env.floor is not None,
+            static_bodies=guide_bodies(belt, env.belt, lambda ref: Material()) if belt else (),
         )
 
         # The rig, the lights and the scenery's materials hold for the whole sequence.
