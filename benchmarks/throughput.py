@@ -53,7 +53,7 @@ def run(scene: str, count: int, workers: int, memory_every: int) -> None:
     summary = generate(scene, out, count, workers=workers, on_shot=on_shot)
     end = time.perf_counter()
     wall = end - start
-    print(f"\n{scene}: {summary.images} images ({count} shots), {workers} worker(s)")
+    print(f"\n{scene}: {summary.images} images ({count} units), {workers} worker(s)")
     # The rate once every process is up: from the first finished shot to the last.
     steady = (summary.images - first[1]) / max(end - first[0], 1e-9)
     print(

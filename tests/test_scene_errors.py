@@ -181,7 +181,8 @@ def test_valid_scene_parses_with_distributions():
 def test_scenes_lists_the_built_ins():
     result = CliRunner().invoke(app, ["scenes"])
     assert result.exit_code == 0
-    assert result.output.startswith("conveyor")
+    names = [line.split()[0] for line in result.output.splitlines()]
+    assert names == ["bin-picking", "conveyor", "conveyor-sequence"]
 
 
 def test_validate_reports_a_valid_scene_and_writes_nothing(tmp_path):

@@ -139,3 +139,37 @@ def test_products_rest_on_a_belt_whose_height_varies(tmp_path):
         for body in world.objects:
             assert world_vertices(body)[:, 2].min() == pytest.approx(top, abs=1e-5)
     assert len(tops) == 5
+
+
+BIN_SCENE = """\
+name: bin
+classes: [can, carton]
+assets:
+  can: {class: can, product: can}
+  carton: {class: carton, product: box, params: {width: 0.08, depth: 0.05, height: 0.1}}
+environment:
+  bins: [{position: [0.3, -0.2], yaw_deg: 30, size: [0.5, 0.35, 0.2], settle_s: 2.0}]
+objects:
+  - {asset: {dist: choice, values: [can, carton]}, count: 6, surface: bin}
+lights: [{type: ambient}]
+cameras:
+  - {name: cam, resolution: [32, 24], fov_deg: 60, position: [0, -1, 1.5], look_at: [0, 0, 0]}
+"""
+
+
+def test_products_dropped_into_a_bin_settle_inside_it(tmp_path):
+    (tmp_path / "bin.yaml").write_text(BIN_SCENE)
+    scene = open_scene(tmp_path / "bin.yaml").scene
+    world = SceneSampler(scene, 2).world(0)
+    assert len(world.objects) == 6
+    bin_body = next(b for b in world.bodies if b.name == "bin0")
+    world_to_bin = np.linalg.inv(bin_body.object_to_world)
+    inner = np.array([0.25 - 0.01, 0.175 - 0.01])
+    for body in world.objects:
+        v = world_vertices(body) @ world_to_bin[:3, :3].T + world_to_bin[:3, 3]
+        assert np.all(np.abs(v[:, :2]) <= inner + 0.002), body.name
+        assert v[:, 2].min() >= 0.01 - 0.002  # on the bin's bottom or on other products
+        assert v[:, 2].max() <= 0.2 + 0.15  # a pile, not a tower
+    again = SceneSampler(scene, 2).world(0)
+    for a, b in zip(world.objects, again.objects, strict=True):
+        assert np.array_equal(a.object_to_world, b.object_to_world)

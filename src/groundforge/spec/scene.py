@@ -220,11 +220,34 @@ class BeltSpec(Strict):
         return value
 
 
+class BinSpec(Strict):
+    """An open box (a bin or a tray) standing on the floor; products of a group with
+    `surface: bin` are dropped into it and physics lets them settle into a pile."""
+
+    position: tuple[float, float] = Field((0.0, 0.0), description="[x, y] of its centre, metres")
+    yaw_deg: Real() = Field(0.0, description="rotation about the vertical, drawn per shot")
+    size: tuple[
+        Annotated[float, Field(gt=0)], Annotated[float, Field(gt=0)], Annotated[float, Field(gt=0)]
+    ] = Field((0.6, 0.4, 0.25), description="outer length, width and height, metres")
+    wall: Annotated[float, Field(gt=0)] = Field(0.01, description="wall thickness, metres")
+    settle_s: Annotated[float, Field(gt=0, le=30)] = Field(
+        2.0, description="physics time the dropped products are given to come to rest"
+    )
+    material: MaterialRef = MaterialSpec(base_color=(0.12, 0.28, 0.55), roughness=0.6)
+
+    @model_validator(mode="after")
+    def _walls_fit(self):
+        if 2 * self.wall >= min(self.size[0], self.size[1]) or self.wall >= self.size[2]:
+            raise PydanticCustomError("bin_wall", "`wall` leaves no room inside the bin")
+        return self
+
+
 class EnvironmentSpec(Strict):
     background_color: SRGB = Field((0.05, 0.05, 0.05), description="seen where nothing is")
     floor: FloorSpec | None = FloorSpec()
     walls: WallsSpec | None = None
     belt: BeltSpec | None = None
+    bins: list[BinSpec] = Field(default_factory=list, description="bins and trays on the floor")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -255,7 +278,12 @@ class ObjectGroupSpec(Strict):
 
     asset: Name = Field(description="asset name, or a weighted choice among asset names")
     count: Integer(ge=0) = Field(1, description="how many per shot")
-    surface: Literal["belt", "floor"] = Field("belt", description="the surface they stand on")
+    surface: Literal["belt", "floor", "bin"] = Field(
+        "belt", description="the surface they stand on, or a bin they are dropped into"
+    )
+    bin: Annotated[int, Field(ge=0)] = Field(
+        0, description="with `surface: bin`, which of `environment.bins` (from 0)"
+    )
     region: tuple[float, float, float, float] | None = Field(
         None,
         description="[x_min, x_max, y_min, y_max] on the surface, metres, in the belt's frame "
@@ -484,6 +512,16 @@ class Scene(Strict):
                         "products arrive over time only on a belt in a scene with a `sequence`",
                     )
                 )
+            if group.surface == "bin" and group.bin >= len(self.environment.bins):
+                problems.append(
+                    (
+                        ("objects", i, "bin"),
+                        f"bin {group.bin} is not defined; `environment.bins` has "
+                        f"{len(self.environment.bins)}",
+                    )
+                )
+            if group.surface == "bin" and group.spawn is not None:
+                problems.append((("objects", i, "spawn"), "products in a bin do not arrive"))
             if group.surface == "belt" and self.environment.belt is None:
                 problems.append(
                     (

@@ -6,6 +6,7 @@ meshes) once per process; `SceneSampler.world(shot)` draws everything else from 
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import hashlib
 import logging
@@ -14,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 from scipy.spatial import ConvexHull
+from scipy.spatial.transform import Rotation
 
 from groundforge.assets import procedural, textures
 from groundforge.assets.errors import AssetError
@@ -41,12 +43,16 @@ from groundforge.world.geometry import (
     rotation_x,
     rotation_z,
 )
+from groundforge.world.physics import Spawn, SpeedProfile, simulate
 from groundforge.world.scenery import Belt, guide_footprints, sample_belt, scenery
 from groundforge.world.state import Body, Camera, Light, Material, Mesh, Part, Sensor, World
 
 log = logging.getLogger(__name__)
 
 FLOOR_REGION = (-1.0, 1.0, -1.0, 1.0)
+# Mass per volume of a product's convex hull, kg/m^3: packaged goods with air inside. Products
+# are one density for now; masses follow from their hulls.
+PRODUCT_DENSITY = 400.0
 
 
 def check_scene(loaded: LoadedScene) -> None:
@@ -170,6 +176,49 @@ class SceneSampler:
             tuple(Part(scaled(p.mesh, scale), p.material) for p in parts) if scale != 1 else parts
         )
 
+    def drop_into_bins(self, shot: int, bins: list[Body], first_id: int) -> list[Body]:
+        """Products of the groups with `surface: bin`, dropped at random orientations above
+        their bin and left to settle by physics; ids from `first_id`."""
+        groups = [g for g in self.scene.objects if g.surface == "bin"]
+        if not groups:
+            return []
+        rng = rng_for(self.seed, shot, "bins")
+        env = self.scene.environment
+        spawns: list[Spawn] = []
+        dropped: dict[int, Body] = {}
+        heights = [spec.size[2] for spec in env.bins]
+        for group in groups:
+            spec, bin_pose = env.bins[group.bin], bins[group.bin].object_to_world
+            for _ in range(int(group.count.sample(rng))):
+                name = group.asset.sample(rng)
+                parts = self.product_parts(name, rng)
+                lo, hi = _bounds(parts)
+                radius = float(np.linalg.norm(box_corners(lo, hi) - (lo + hi) / 2, axis=1).max())
+                rotation = Rotation.random(random_state=rng).as_matrix()
+                inner = np.array(spec.size[:2]) / 2 - spec.wall - radius
+                x, y = (rng.uniform(-a, a) if a > 0 else 0.0 for a in inner)
+                # Dropped one above another, so no two start inside each other.
+                z = heights[group.bin] + radius + 0.01
+                heights[group.bin] += 2 * radius + 0.01
+                centre_offset = rotation @ ((lo + hi) / 2)
+                pose = bin_pose @ rigid(rotation, np.array([x, y, z]) - centre_offset)
+                body = self.product_body(name, parts, pose, first_id + len(spawns))
+                dropped[body.instance_id] = body
+                spawns.append(Spawn(body.instance_id, parts, pose, 0.0, density=PRODUCT_DENSITY))
+        settle = max(env.bins[g.bin].settle_s for g in groups)
+        final = simulate(
+            None,
+            SpeedProfile(((0.0, 0.0),)),
+            spawns,
+            [settle],
+            floor=env.floor is not None,
+            static_bodies=bins,
+        )[0]
+        return [
+            dataclasses.replace(dropped[i], object_to_world=state.object_to_world)
+            for i, state in sorted(final.items())
+        ]
+
     def product_body(
         self, name: str, parts: tuple[Part, ...], pose: np.ndarray, instance_id: int
     ) -> Body:
@@ -190,7 +239,9 @@ class SceneSampler:
         bodies = scenery(
             env, belt, scenery_rng, lambda ref: self.material(ref, scenery_rng, _ref_key(ref))
         )
-        bodies += self.place_objects(shot, belt)
+        products = self.place_objects(shot, belt)
+        bins = [b for b in bodies if b.name.startswith("bin")]
+        bodies += products + self.drop_into_bins(shot, bins, len(products) + 1)
         lights_rng = rng_for(self.seed, shot, "lights")
         lights = [make_light(spec, lights_rng) for spec in scene.lights]
         cameras = [
@@ -210,7 +261,7 @@ class SceneSampler:
         placed: dict[str, list[np.ndarray]] = {"belt": guides, "floor": []}
         bodies: list[Body] = []
         for group in self.scene.objects:
-            if group.spawn is not None:
+            if group.spawn is not None or group.surface == "bin":
                 continue
             for _ in range(int(group.count.sample(rng))):
                 body = self._place_one(group, rng, placed[group.surface], len(bodies) + 1, belt)

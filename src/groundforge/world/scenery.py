@@ -10,7 +10,7 @@ import numpy as np
 import trimesh
 
 from groundforge.assets.meshes import mesh_from_trimesh
-from groundforge.spec.scene import BeltSpec, EnvironmentSpec, MaterialSpec
+from groundforge.spec.scene import BeltSpec, BinSpec, EnvironmentSpec, MaterialSpec
 from groundforge.world.geometry import rigid, rotation_z
 from groundforge.world.state import Body, Material, Mesh, Part
 
@@ -107,7 +107,27 @@ def scenery(
     if env.belt is not None and belt is not None:
         bodies.append(belt_body(belt, env.belt, material, belt_travel_m))
         bodies += guide_bodies(belt, env.belt, material)
+    bodies += [bin_body(spec, i, material, rng) for i, spec in enumerate(env.bins)]
     return bodies
+
+
+def bin_body(spec: BinSpec, index: int, material: MaterialFor, rng: np.random.Generator) -> Body:
+    """An open box on the floor: a bottom and four walls, in the bin's own frame (origin at
+    the centre of its footprint on the floor)."""
+    length, width, height = spec.size
+    t = spec.wall
+    mat = material(spec.material)
+    boxes = [
+        ((length, width, t), (0.0, 0.0, t / 2)),
+        ((length, t, height), (0.0, (width - t) / 2, height / 2)),
+        ((length, t, height), (0.0, -(width - t) / 2, height / 2)),
+        ((t, width - 2 * t, height), ((length - t) / 2, 0.0, height / 2)),
+        ((t, width - 2 * t, height), (-(length - t) / 2, 0.0, height / 2)),
+    ]
+    parts = tuple(Part(box_mesh(extents, center=centre), mat) for extents, centre in boxes)
+    yaw = np.radians(float(spec.yaw_deg.sample(rng)))
+    pose = rigid(rotation_z(yaw), (*spec.position, 0.0))
+    return Body(parts, pose, name=f"bin{index}")
 
 
 def guide_bodies(belt: Belt, spec: BeltSpec, material: MaterialFor) -> list[Body]:

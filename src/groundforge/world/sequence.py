@@ -17,6 +17,7 @@ from groundforge.assets.textures import srgb_to_linear
 from groundforge.sampling.seeds import rng_for
 from groundforge.spec.scene import ObjectGroupSpec, Scene
 from groundforge.world.build import (
+    PRODUCT_DENSITY,
     SceneSampler,
     _bounds,
     _ref_key,
@@ -31,9 +32,6 @@ from groundforge.world.state import Body, Material, World
 
 # How far from the belt's start end arriving products appear, beyond their own half length.
 ARRIVAL_MARGIN_M = 0.02
-# Mass per volume of a product's convex hull, kg/m^3: packaged goods with air inside. Products
-# are one density for now; masses follow from their hulls.
-PRODUCT_DENSITY = 400.0
 
 
 @dataclass(frozen=True)
