@@ -28,7 +28,7 @@ class LoadedScene:
 def builtin_scenes() -> dict[str, str]:
     """Built-in scene name -> the first line of its description."""
     out = {}
-    for entry in sorted(resources.files("groundforge.scenes").iterdir(), key=lambda e: e.name):
+    for entry in sorted(resources.files("groundforge.scenes").iterdir(), key=lambda e: e.stem):
         if entry.name.endswith(".yaml"):
             first = entry.read_text(encoding="utf-8").splitlines()[0]
             out[entry.name[: -len(".yaml")]] = first.lstrip("# ").strip()
