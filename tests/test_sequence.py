@@ -255,3 +255,18 @@ def test_an_angled_guide_steers_products_across_the_belt(tmp_path):
     ]
     assert past, "the carton reaches the end of the guide"
     assert past[0][1] >= 0.02 + 0.03 + 0.005 - 0.002
+
+
+def test_scenery_keeps_its_shape_through_a_sequence(scene_file, tmp_path):
+    text = scene_file.read_text().replace(
+        "environment:\n", "environment:\n  walls: {distance: {dist: uniform, min: 2, max: 4}}\n"
+    )
+    (tmp_path / "walls.yaml").write_text(text)
+    worlds = SequenceSampler(open_scene(tmp_path / "walls.yaml").scene, 5).worlds(0)
+    shapes = {
+        tuple(np.concatenate([p.mesh.vertices.ravel() for p in b.parts]).round(9))
+        for w in worlds
+        for b in w.bodies
+        if b.name == "walls"
+    }
+    assert len(shapes) == 1

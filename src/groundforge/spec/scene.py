@@ -520,6 +520,10 @@ class Scene(Strict):
                         f"{len(self.environment.bins)}",
                     )
                 )
+            if group.surface == "bin" and self.sequence is not None:
+                problems.append(
+                    (("objects", i, "surface"), "bins are filled for stills only, not sequences")
+                )
             if group.surface == "bin" and group.spawn is not None:
                 problems.append((("objects", i, "spawn"), "products in a bin do not arrive"))
             if group.surface == "belt" and self.environment.belt is None:

@@ -96,7 +96,9 @@ class SequenceSampler:
 
         worlds = []
         for f, t in enumerate(times):
-            fixed = scenery(env, belt, scenery_rng, material, travelled(speed, t))
+            # The same draws every frame: walls and bins keep their shape through a sequence.
+            shapes = rng_for(self.seed, first, "scenery-shapes")
+            fixed = scenery(env, belt, shapes, material, travelled(speed, t))
             following = states[f + 1] if f + 1 < len(states) else None
             products = [
                 _moved(
