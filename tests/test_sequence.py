@@ -270,3 +270,13 @@ def test_scenery_keeps_its_shape_through_a_sequence(scene_file, tmp_path):
         if b.name == "walls"
     }
     assert len(shapes) == 1
+
+
+def test_previews_hold_every_frame_each_camera_rendered(dataset):
+    import imageio_ffmpeg
+
+    for camera, frames in (("top", 8), ("side", 4)):
+        reader = imageio_ffmpeg.read_frames(str(dataset / "previews" / camera / "000001.mp4"))
+        meta = next(reader)
+        assert tuple(meta["size"]) == (96, 72)
+        assert sum(1 for _ in reader) == frames

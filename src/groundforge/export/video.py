@@ -487,12 +487,16 @@ def _load_rgb(path: Path) -> np.ndarray:
 
 
 def preview_videos(
-    root: Path, fps: float | None = None, camera_order: Sequence[str] = ()
+    root: Path,
+    fps: float | None = None,
+    camera_order: Sequence[str] = (),
+    missing_only: bool = False,
 ) -> list[Path]:
     """Write previews/<camera>/<seq>.mp4 for every camera of every sequence; returns the paths.
 
     fps: frames per second of the videos; by default each one's from its frames' timestamps
     (1 / the median step), or 10 where a sequence has one frame.
+    missing_only: leave previews that exist alone (the batch runner writes them as it goes).
     """
     root = Path(root)
     image_format = _dataset_image_format(root)
@@ -503,6 +507,8 @@ def preview_videos(
     written = []
     for (sequence, camera), frames in group_sequences(records, camera_order).items():
         out = root / sequence_paths(camera, sequence)["preview"]
+        if missing_only and out.is_file():
+            continue
         images = [root / image_path(record, image_format) for record in frames]
         rate = fps if fps is not None else frame_rate(frames)
         written.append(write_preview_mp4(images, out, rate))

@@ -109,7 +109,22 @@ class ShotRunner:
             result = ShotResult(world.shot, skipped=not needed, existing=0 if needed else len(n))
             result.seconds["sample"] += sample_seconds
             results.append(self._render(world, result) if needed else result)
+        t = time.perf_counter()
+        self._previews(unit, shots)
+        results[-1].seconds["write"] += _lap(t)
         return results
+
+    def _previews(self, sequence: int, shots: list[int]) -> None:
+        """An MP4 per camera of a finished sequence, written here so workers share the work."""
+        fps = self.scene.sequence.fps
+        for camera in self.scene.cameras:
+            frames = [
+                self.writer.paths(camera.name, shot)["image"]
+                for f, shot in enumerate(shots)
+                if f % camera.frame_divisor == 0
+            ]
+            out = self.writer.root / video.sequence_paths(camera.name, sequence)["preview"]
+            video.write_preview_mp4(frames, out, fps / camera.frame_divisor)
 
     def _render(self, world: World, result: ShotResult) -> ShotResult:
         names = cameras_of_frame(self.scene, world.frame)
@@ -339,7 +354,9 @@ def write_video_outputs(writer: DatasetWriter) -> None:
     video.write_sequence_outputs(
         writer.root, records, info.classes, groundtruth.job_name(info), info.created, **common
     )
-    video.preview_videos(writer.root, camera_order=info.camera_names)
+    # Workers write each sequence's previews as they finish it; this fills in any a killed
+    # batch left out.
+    video.preview_videos(writer.root, camera_order=info.camera_names, missing_only=True)
 
 
 def resident_mb() -> float:
