@@ -280,3 +280,32 @@ def test_previews_hold_every_frame_each_camera_rendered(dataset):
         meta = next(reader)
         assert tuple(meta["size"]) == (96, 72)
         assert sum(1 for _ in reader) == frames
+
+
+PUSHED = (
+    GUIDED.replace(
+        "    guides: [{start: [-0.6, -0.22], end: [0.4, 0.02]}]",
+        "    pushers: [{x: -0.5, side: '-y', times_s: [1.65], stroke_s: 1.6, width: 0.2}]",
+    )
+    .replace("speed_mps: 0.5", "speed_mps: 0.3")
+    .replace("lanes: [-0.15]", "lanes: [0.0]")
+)
+
+
+def test_a_pusher_sweeps_a_product_off_the_far_side(tmp_path):
+    (tmp_path / "pushed.yaml").write_text(PUSHED)
+    scene = open_scene(tmp_path / "pushed.yaml").scene
+    worlds = SequenceSampler(scene, 0).worlds(0)
+    paddle = [
+        next(b for b in w.bodies if b.name == "pusher0").object_to_world[1, 3] for w in worlds
+    ]
+    assert paddle[0] == pytest.approx(-(0.5 / 2 - 0.01))  # at rest inside the -y edge
+    # Swept across to the +y edge and no further (frames sample the stroke, not its peak).
+    assert 0.2 < max(paddle) <= 0.5 / 2 - 0.01 + 1e-9
+    assert paddle[-1] == pytest.approx(paddle[0])
+    # The carton rides to the pusher (x = -1.15 + 0.3 t reaches -0.5 near t = 2.2 s), is swept
+    # across to +y, through the opening in the +y rail, and falls off the belt.
+    before = worlds[15].objects[0].object_to_world[:3, 3]
+    assert before[1] == pytest.approx(0.0, abs=0.005) and before[2] > 0.79
+    after = worlds[-1].objects[0].object_to_world[:3, 3]
+    assert after[1] > 0.25 + 0.03 and after[2] < 0.5

@@ -175,6 +175,24 @@ class GuideSpec(Strict):
         return self
 
 
+class PusherSpec(Strict):
+    """A pusher: a paddle beside the belt that sweeps across it at the given times and pushes
+    what is in front of it off the far side, through a gap in the rail there."""
+
+    x: float = Field(description="position along the belt, in the belt's frame, metres")
+    side: Literal["+y", "-y"] = Field("-y", description="the side it stands on; it pushes across")
+    times_s: Annotated[list[Annotated[float, Field(ge=0)]], Field(min_length=1)] = Field(
+        description="seconds into the sequence at which it fires"
+    )
+    stroke_s: Annotated[float, Field(gt=0)] = Field(
+        0.6, description="time of one stroke, out and back"
+    )
+    width: Annotated[float, Field(gt=0)] = Field(0.12, description="along the belt, metres")
+    height: Annotated[float, Field(gt=0)] = Field(0.06, description="metres")
+    thickness: Annotated[float, Field(gt=0)] = Field(0.02, description="metres")
+    material: MaterialRef = MaterialSpec(base_color=(0.8, 0.1, 0.1), roughness=0.5)
+
+
 class BeltSpec(Strict):
     """A conveyor belt along the x axis, centred on the origin, its top surface at `height`."""
 
@@ -193,6 +211,9 @@ class BeltSpec(Strict):
     )
     guides: list[GuideSpec] = Field(
         default_factory=list, description="side guides standing on the belt"
+    )
+    pushers: list[PusherSpec] = Field(
+        default_factory=list, description="sequences: pushers that sweep products off the belt"
     )
     profile: list[SpeedSegment] | None = Field(
         None,
@@ -533,6 +554,14 @@ class Scene(Strict):
                         "objects are placed on the belt but `environment.belt` is not given",
                     )
                 )
+        belt = self.environment.belt
+        if belt is not None and belt.pushers and self.sequence is None:
+            problems.append(
+                (
+                    ("environment", "belt", "pushers"),
+                    "pushers move only in a scene with a `sequence`",
+                )
+            )
         for i, camera in enumerate(self.cameras):
             longest = camera.shutter_s.support()[1]
             if longest > 0 and (self.sequence is None or longest > 1.0 / self.sequence.fps):

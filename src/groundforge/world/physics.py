@@ -20,14 +20,14 @@ draws nothing at random); a new MuJoCo version may change the numbers.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import mujoco
 import numpy as np
 import trimesh
 
-from groundforge.world.scenery import BELT_THICKNESS, RAIL_WIDTH, Belt
+from groundforge.world.scenery import BELT_THICKNESS, RAIL_WIDTH, Belt, rail_segments
 from groundforge.world.state import Body, Part
 
 log = logging.getLogger(__name__)
@@ -76,6 +76,17 @@ class Spawn:
     time: float
     velocity: tuple[float, float, float] = (0.0, 0.0, 0.0)
     density: float = 400.0
+
+
+@dataclass(frozen=True)
+class Mover:
+    """A kinematic box (a pusher's paddle): it follows `pose_at` and pushes products, and
+    nothing pushes it. It is moved every step while `moving(t)` says so, and left in place
+    otherwise."""
+
+    half_extents: tuple[float, float, float]
+    pose_at: Callable[[float], np.ndarray]  # t -> (4, 4) world pose of the box centre
+    moving: Callable[[float], bool]
 
 
 @dataclass(frozen=True)
@@ -131,6 +142,7 @@ def simulate(
     floor: bool = True,
     static_bodies: Sequence[Body] = (),
     timestep: float = 0.002,
+    movers: Sequence[Mover] = (),
 ) -> list[dict[int, BodyState]]:
     """Per frame time, the state of every product present then, keyed by instance id.
 
@@ -139,12 +151,13 @@ def simulate(
     while it runs backwards; a stopped belt keeps the direction it last ran in, +x if it never
     ran) or falls below z = -1. `static_bodies` are fixed obstacles (side guides, gates) that
     collide as the convex hull of each of their parts. Frame and spawn times, and the starts of
-    speed segments, are rounded to the nearest multiple of `timestep`.
+    speed segments, are rounded to the nearest multiple of `timestep`. `movers` are kinematic
+    obstacles such as pushers.
     """
     _check_inputs(spawns, frame_times, timestep)
     if not frame_times:
         return []
-    run = _Run(belt, speed, spawns, static_bodies, floor, timestep)
+    run = _Run(belt, speed, spawns, static_bodies, floor, timestep, movers)
     return run.frames([_steps(t, timestep) for t in frame_times])
 
 
@@ -181,10 +194,15 @@ class _Run:
         static_bodies: Sequence[Body],
         floor: bool,
         timestep: float,
+        movers: Sequence[Mover] = (),
     ):
         self.belt, self.spawns, self.timestep = belt, list(spawns), timestep
-        self.model = _build_model(belt, speed, self.spawns, static_bodies, floor, timestep)
+        self.movers = list(movers)
+        self.model = _build_model(
+            belt, speed, self.spawns, static_bodies, floor, timestep, self.movers
+        )
         self.data = mujoco.MjData(self.model)
+        self._move_movers(0)
 
         model = self.model
         self.bodies = np.array(
@@ -212,6 +230,11 @@ class _Run:
         events = set(frame_steps) | set(range(0, end + 1, check))
         events |= {n for n in spawn_steps if n <= end}
         events |= {n for n, _ in self.speed_steps if n <= end}
+        # A mover is placed every step while it moves: a jump of several steps' travel would
+        # drive it deep into what it pushes.
+        events |= {
+            n for n in range(end + 1) if any(m.moving(n * self.timestep) for m in self.movers)
+        }
 
         spawning: dict[int, list[int]] = {}
         for k, n in enumerate(spawn_steps):
@@ -225,6 +248,7 @@ class _Run:
                 mujoco.mj_step(self.model, self.data, nstep=event - step)
                 step = event
             self._set_speed(step)
+            self._move_movers(step)
             self._remove_departed()
             self._hold_parked()
             for k in spawning.get(step, ()):
@@ -233,6 +257,12 @@ class _Run:
                 by_step[step] = self._states()
         log.debug("simulated %d products for %.2f s", len(self.spawns), end * self.timestep)
         return [dict(by_step[n]) for n in frame_steps]
+
+    def _move_movers(self, step: int) -> None:
+        for k, mover in enumerate(self.movers):
+            pose = mover.pose_at(step * self.timestep)
+            self.data.mocap_pos[k] = pose[:3, 3]
+            self.data.mocap_quat[k] = _quat(pose[:3, :3])
 
     def _set_speed(self, step: int) -> None:
         if self.belt_geom is None:
@@ -315,6 +345,7 @@ def _build_model(
     static_bodies: Sequence[Body],
     floor: bool,
     timestep: float,
+    movers: Sequence[Mover] = (),
 ) -> mujoco.MjModel:
     spec = mujoco.MjSpec()
     spec.option.timestep = timestep
@@ -340,6 +371,21 @@ def _build_model(
         for j, part in enumerate(body.parts):
             name = _hull_mesh(spec, hulls, (part,), f"static body {i} part {j}")
             _fixed_geom(fixed, f"static{i}_{j}", mesh, PRODUCT_FRICTION, meshname=name, priority=0)
+
+    for k, mover in enumerate(movers):
+        pose = mover.pose_at(0.0)
+        paddle = world.add_body(name=f"mover{k}", mocap=True, pos=pose[:3, 3])
+        paddle.quat = _quat(pose[:3, :3])
+        _fixed_geom(
+            paddle,
+            f"mover{k}",
+            mujoco.mjtGeom.mjGEOM_BOX,
+            RAIL_FRICTION,
+            size=list(mover.half_extents),
+        )
+        # A kinematic paddle has no velocity for the solver: only penetration pushes back, so
+        # its contacts are made as stiff as the step allows, or it would pass through products.
+        world.geoms[-1].solref = [2 * timestep, 1.0]
 
     for k, s in enumerate(spawns):
         name = _hull_mesh(spec, hulls, s.parts, f"spawn {s.instance_id}")
@@ -371,15 +417,13 @@ def _add_belt(world, belt: Belt, speed: float) -> None:
     center = place((0.0, 0.0, belt.height - BELT_THICKNESS / 2))
     _fixed_geom(world, "belt", box, BELT_FRICTION, size=size, pos=center, quat=quat)
     world.geoms[-1].surfacevel = [speed, 0.0, 0.0, 0.0, 0.0, 0.0]
-    if belt.rails and belt.rail_height > 0:
-        # Same boxes as the drawn rails (scenery.belt_body): from the belt's underside up.
-        rail_h = belt.rail_height + BELT_THICKNESS
-        for sign in (-1, 1):
-            y = sign * (belt.width / 2 + RAIL_WIDTH / 2)
-            center = place((0.0, y, belt.height - BELT_THICKNESS + rail_h / 2))
-            size = [belt.length / 2, RAIL_WIDTH / 2, rail_h / 2]
-            name = f"rail{'+' if sign > 0 else '-'}"
-            _fixed_geom(world, name, box, RAIL_FRICTION, size=size, pos=center, quat=quat)
+    # Same boxes as the drawn rails (scenery.belt_body): from the belt's underside up.
+    rail_h = belt.rail_height + BELT_THICKNESS
+    for k, (sign, lo, hi) in enumerate(rail_segments(belt)):
+        y = sign * (belt.width / 2 + RAIL_WIDTH / 2)
+        center = place(((lo + hi) / 2, y, belt.height - BELT_THICKNESS + rail_h / 2))
+        size = [(hi - lo) / 2, RAIL_WIDTH / 2, rail_h / 2]
+        _fixed_geom(world, f"rail{k}", box, RAIL_FRICTION, size=size, pos=center, quat=quat)
 
 
 def _fixed_geom(parent, name: str, kind, friction: float, priority: int = 1, **kwargs) -> None:

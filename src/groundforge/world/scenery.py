@@ -58,6 +58,8 @@ class Belt:
     yaw: float
     rails: bool
     frame: bool
+    # Openings in the rails: (side, x_from, x_to) in the belt frame, side +1 or -1 for +y or -y.
+    rail_gaps: tuple[tuple[int, float, float], ...] = ()
 
     @property
     def belt_to_world(self) -> np.ndarray:
@@ -75,7 +77,64 @@ def sample_belt(spec: BeltSpec, rng: np.random.Generator) -> Belt:
         yaw=float(np.radians(spec.yaw_deg.sample(rng))),
         rails=spec.rails,
         frame=spec.frame,
+        rail_gaps=tuple(pusher_gap(p) for p in spec.pushers),
     )
+
+
+def rail_segments(belt: Belt) -> list[tuple[int, float, float]]:
+    """The pieces of rail, (side, x_from, x_to) in the belt frame, around the gaps."""
+    if not belt.rails or belt.rail_height <= 0:
+        return []
+    pieces = []
+    for side in (-1, 1):
+        start = -belt.length / 2
+        for _, lo, hi in sorted(g for g in belt.rail_gaps if g[0] == side):
+            if lo > start:
+                pieces.append((side, start, lo))
+            start = max(start, hi)
+        if start < belt.length / 2:
+            pieces.append((side, start, belt.length / 2))
+    return pieces
+
+
+# Clearance beside a pusher's paddle in the far rail's opening, metres.
+PUSHER_GAP_MARGIN = 0.05
+
+
+def pusher_gap(pusher) -> tuple[int, float, float]:
+    """The opening a pusher needs in the rail it pushes towards."""
+    far_side = -1 if pusher.side == "+y" else 1
+    half = pusher.width / 2 + PUSHER_GAP_MARGIN
+    return (far_side, pusher.x - half, pusher.x + half)
+
+
+def pusher_pose(pusher, belt: Belt, t: float) -> np.ndarray:
+    """(4, 4) world pose of a pusher paddle's centre at time t: at rest just inside the belt's
+    edge on its side, sweeping across and back (smoothstep) during each stroke."""
+    near = 1.0 if pusher.side == "+y" else -1.0
+    reach = belt.width - pusher.thickness
+    out = 0.0
+    for start in pusher.times_s:
+        phase = (t - start) / pusher.stroke_s
+        if 0.0 <= phase <= 1.0:
+            ramp = 1.0 - abs(2.0 * phase - 1.0)
+            out = max(out, ramp * ramp * (3.0 - 2.0 * ramp))
+    y = near * (belt.width / 2 - pusher.thickness / 2) - near * reach * out
+    # A hair above the belt, so it sweeps over the surface without rubbing on it.
+    z = belt.height + 0.002 + pusher.height / 2
+    return belt.belt_to_world @ rigid(np.eye(3), (pusher.x, y, z))
+
+
+def pusher_bodies(belt: Belt, spec: BeltSpec, material: MaterialFor, t: float) -> list[Body]:
+    """The belt's pushers at time t."""
+    return [
+        Body(
+            (Part(box_mesh((p.width, p.thickness, p.height)), material(p.material)),),
+            pusher_pose(p, belt, t),
+            name=f"pusher{i}",
+        )
+        for i, p in enumerate(spec.pushers)
+    ]
 
 
 def scenery(
@@ -84,9 +143,10 @@ def scenery(
     rng: np.random.Generator,
     material: MaterialFor,
     belt_travel_m: float = 0.0,
+    time_s: float = 0.0,
 ) -> list[Body]:
-    """All static bodies of the environment, with materials from `material(ref)`; the belt's
-    surface texture moved by `belt_travel_m` along the belt."""
+    """All scenery bodies of the environment at time `time_s`, with materials from
+    `material(ref)`; the belt's surface texture moved by `belt_travel_m` along the belt."""
     bodies: list[Body] = []
     if env.floor is not None:
         sx, sy = env.floor.size
@@ -107,6 +167,7 @@ def scenery(
     if env.belt is not None and belt is not None:
         bodies.append(belt_body(belt, env.belt, material, belt_travel_m))
         bodies += guide_bodies(belt, env.belt, material)
+        bodies += pusher_bodies(belt, env.belt, material, time_s)
     bodies += [bin_body(spec, i, material, rng) for i, spec in enumerate(env.bins)]
     return bodies
 
@@ -169,13 +230,12 @@ def belt_body(belt: Belt, spec: BeltSpec, material: MaterialFor, travel_m: float
             material(spec.belt_material),
         )
     ]
-    if belt.rails and belt.rail_height > 0:
-        rail_mat = material(spec.rail_material)
-        rail_h = belt.rail_height + BELT_THICKNESS
-        for sign in (-1, 1):
-            y = sign * (width / 2 + RAIL_WIDTH / 2)
-            center = (0, y, h - BELT_THICKNESS + rail_h / 2)
-            parts.append(Part(box_mesh((length, RAIL_WIDTH, rail_h), center=center), rail_mat))
+    rail_mat = material(spec.rail_material)
+    rail_h = belt.rail_height + BELT_THICKNESS
+    for sign, lo, hi in rail_segments(belt):
+        y = sign * (width / 2 + RAIL_WIDTH / 2)
+        center = ((lo + hi) / 2, y, h - BELT_THICKNESS + rail_h / 2)
+        parts.append(Part(box_mesh((hi - lo, RAIL_WIDTH, rail_h), center=center), rail_mat))
     if belt.frame:
         frame_mat = material(spec.frame_material)
         skirt = min(0.12, h - BELT_THICKNESS)

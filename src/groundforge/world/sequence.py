@@ -15,7 +15,7 @@ import numpy as np
 
 from groundforge.assets.textures import srgb_to_linear
 from groundforge.sampling.seeds import rng_for
-from groundforge.spec.scene import ObjectGroupSpec, Scene
+from groundforge.spec.scene import BeltSpec, ObjectGroupSpec, PusherSpec, Scene
 from groundforge.world.build import (
     PRODUCT_DENSITY,
     SceneSampler,
@@ -26,8 +26,14 @@ from groundforge.world.build import (
     make_light,
 )
 from groundforge.world.geometry import axis_angle, box_corners, rigid, rotation_z
-from groundforge.world.physics import BodyState, Spawn, SpeedProfile, simulate
-from groundforge.world.scenery import Belt, guide_bodies, sample_belt, scenery
+from groundforge.world.physics import BodyState, Mover, Spawn, SpeedProfile, simulate
+from groundforge.world.scenery import (
+    Belt,
+    guide_bodies,
+    pusher_pose,
+    sample_belt,
+    scenery,
+)
 from groundforge.world.state import Body, Material, World
 
 # How far from the belt's start end arriving products appear, beyond their own half length.
@@ -74,6 +80,7 @@ class SequenceSampler:
             times,
             floor=env.floor is not None,
             static_bodies=guide_bodies(belt, env.belt, lambda ref: Material()) if belt else (),
+            movers=pushers(belt, env.belt) if belt else (),
         )
 
         # The rig, the lights and the scenery's materials hold for the whole sequence.
@@ -98,7 +105,7 @@ class SequenceSampler:
         for f, t in enumerate(times):
             # The same draws every frame: walls and bins keep their shape through a sequence.
             shapes = rng_for(self.seed, first, "scenery-shapes")
-            fixed = scenery(env, belt, shapes, material, travelled(speed, t))
+            fixed = scenery(env, belt, shapes, material, travelled(speed, t), t)
             following = states[f + 1] if f + 1 < len(states) else None
             products = [
                 _moved(
@@ -225,6 +232,19 @@ def _moved(body: Body, state: BodyState, following: BodyState | None, last: bool
         angular_velocity=_triple(state.angular_velocity),
         next_object_to_world=next_pose,
     )
+
+
+def pushers(belt: Belt, spec: BeltSpec) -> list[Mover]:
+    """The belt's pushers as kinematic boxes for physics."""
+
+    def mover(pusher: PusherSpec) -> Mover:
+        def moving(t: float) -> bool:
+            return any(start <= t <= start + pusher.stroke_s for start in pusher.times_s)
+
+        half = (pusher.width / 2, pusher.thickness / 2, pusher.height / 2)
+        return Mover(half, lambda t: pusher_pose(pusher, belt, t), moving)
+
+    return [mover(p) for p in spec.pushers]
 
 
 def travelled(speed: SpeedProfile, t: float) -> float:
