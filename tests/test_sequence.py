@@ -309,3 +309,24 @@ def test_a_pusher_sweeps_a_product_off_the_far_side(tmp_path):
     assert before[1] == pytest.approx(0.0, abs=0.005) and before[2] > 0.79
     after = worlds[-1].objects[0].object_to_world[:3, 3]
     assert after[1] > 0.25 + 0.03 and after[2] < 0.5
+
+
+def test_physics_takes_each_assets_density(scene_file, tmp_path):
+    text = scene_file.read_text().replace(
+        "carton: {class: carton, product: box}",
+        "carton: {class: carton, product: box, density: 90}",
+    )
+    (tmp_path / "dense.yaml").write_text(text)
+    sampler = SequenceSampler(open_scene(tmp_path / "dense.yaml").scene, 5)
+    speed = sampler.speed_profile(0)
+    arrivals = sampler.arrivals(0, sample_belt_of(sampler), speed)
+    densities = {a.body.name: sampler._spawn(a, None, speed).density for a in arrivals}
+    assert densities["carton"] == 90
+    assert densities.get("can", 400.0) == 400.0
+
+
+def sample_belt_of(sampler):
+    from groundforge.sampling.seeds import rng_for
+    from groundforge.world.scenery import sample_belt
+
+    return sample_belt(sampler.scene.environment.belt, rng_for(sampler.seed, 0, "scenery"))

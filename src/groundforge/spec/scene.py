@@ -109,6 +109,11 @@ class AssetSpec(Strict):
         None, description="mesh file (OBJ, GLB, GLTF, STL, PLY), relative to the scene file"
     )
     scale: Real(gt=0) = Field(1.0, description="uniform scale; 0.001 turns millimetres to metres")
+    density: Annotated[float, Field(gt=0, le=25000)] = Field(
+        400.0,
+        description="physics: mass per volume of the product's convex hull, kg/m^3 (packaged "
+        "goods with air inside weigh a few hundred)",
+    )
     materials: dict[str, MaterialRef] = Field(
         default_factory=dict,
         description="material per part slot (built-in shapes: e.g. body, cap, label); for a mesh "

@@ -50,9 +50,6 @@ from groundforge.world.state import Body, Camera, Light, Material, Mesh, Part, S
 log = logging.getLogger(__name__)
 
 FLOOR_REGION = (-1.0, 1.0, -1.0, 1.0)
-# Mass per volume of a product's convex hull, kg/m^3: packaged goods with air inside. Products
-# are one density for now; masses follow from their hulls.
-PRODUCT_DENSITY = 400.0
 
 
 def check_scene(loaded: LoadedScene) -> None:
@@ -204,7 +201,8 @@ class SceneSampler:
                 pose = bin_pose @ rigid(rotation, np.array([x, y, z]) - centre_offset)
                 body = self.product_body(name, parts, pose, first_id + len(spawns))
                 dropped[body.instance_id] = body
-                spawns.append(Spawn(body.instance_id, parts, pose, 0.0, density=PRODUCT_DENSITY))
+                density = self.scene.assets[name].density
+                spawns.append(Spawn(body.instance_id, parts, pose, 0.0, density=density))
         settle = max(env.bins[g.bin].settle_s for g in groups)
         final = simulate(
             None,

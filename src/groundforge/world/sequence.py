@@ -17,7 +17,6 @@ from groundforge.assets.textures import srgb_to_linear
 from groundforge.sampling.seeds import rng_for
 from groundforge.spec.scene import BeltSpec, ObjectGroupSpec, PusherSpec, Scene
 from groundforge.world.build import (
-    PRODUCT_DENSITY,
     SceneSampler,
     _bounds,
     _ref_key,
@@ -136,8 +135,7 @@ class SequenceSampler:
             )
         return worlds
 
-    @staticmethod
-    def _spawn(arrival: Arrival, belt: Belt | None, speed: SpeedProfile) -> Spawn:
+    def _spawn(self, arrival: Arrival, belt: Belt | None, speed: SpeedProfile) -> Spawn:
         """A product handed to physics already moving with the belt under it: set down at rest
         on a running belt, a tall product would be jerked over."""
         velocity = (0.0, 0.0, 0.0)
@@ -151,7 +149,7 @@ class SequenceSampler:
             body.object_to_world,
             arrival.time,
             velocity=velocity,
-            density=PRODUCT_DENSITY,
+            density=self.scene.assets[body.name].density,
         )
 
     def speed_profile(self, first_shot: int) -> SpeedProfile:
