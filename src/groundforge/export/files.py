@@ -24,23 +24,34 @@ TEMP_SUFFIX = ".tmp"
 
 
 @contextlib.contextmanager
-def atomic_open(path: Path, mode: str = "wb") -> Iterator[IO]:
-    """A file object on a temporary name beside `path`, renamed onto `path` when the block ends.
+def atomic_path(path: Path) -> Iterator[Path]:
+    """A temporary name beside `path` to write to, renamed onto `path` when the block ends.
 
-    On an exception the temporary file is removed and `path` is left as it was.
+    For writers that need a path rather than a file object. On an exception the temporary file
+    is removed and `path` is left as it was; a killed process leaves a temporary file that
+    DatasetWriter.finalize sweeps up.
     """
     path = Path(path)
     temp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}{TEMP_SUFFIX}")
-    # Exclusive create with the default mode, so the final file gets the umask's permissions.
-    encoding = None if "b" in mode else "utf-8"
     try:
-        with open(temp, mode.replace("w", "x"), encoding=encoding) as f:
-            yield f
+        yield temp
         os.replace(temp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(temp)
         raise
+
+
+@contextlib.contextmanager
+def atomic_open(path: Path, mode: str = "wb") -> Iterator[IO]:
+    """A file object on a temporary name beside `path`, renamed onto `path` when the block ends.
+
+    On an exception the temporary file is removed and `path` is left as it was.
+    """
+    # Exclusive create with the default mode, so the final file gets the umask's permissions.
+    encoding = None if "b" in mode else "utf-8"
+    with atomic_path(path) as temp, open(temp, mode.replace("w", "x"), encoding=encoding) as f:
+        yield f
 
 
 def write_json(path: Path, data: object) -> None:

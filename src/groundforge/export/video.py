@@ -33,14 +33,11 @@ Choices where Ground Truth leaves room:
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
-import os
-import secrets
 import statistics
 import uuid
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
 from typing import Literal
@@ -51,7 +48,7 @@ from PIL import Image
 # A module, not its names: layout imports this module, so its names may not exist yet here.
 from groundforge.export import layout
 from groundforge.export.coco import visible_objects
-from groundforge.export.files import TEMP_SUFFIX, atomic_open, write_json
+from groundforge.export.files import atomic_open, atomic_path, write_json
 
 logger = logging.getLogger(__name__)
 
@@ -407,20 +404,6 @@ def _dataset_image_format(root: Path) -> str:
     return json.loads(path.read_text(encoding="utf-8")).get("image_format", "png")
 
 
-@contextlib.contextmanager
-def _temporary_beside(path: Path) -> Iterator[Path]:
-    # For writers that need a path rather than a file object; named like atomic_open's temporary
-    # files, so finalize sweeps up what a killed run leaves.
-    temp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}{TEMP_SUFFIX}")
-    try:
-        yield temp
-        os.replace(temp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(temp)
-        raise
-
-
 def even_frame(rgb: np.ndarray) -> np.ndarray:
     """(H', W', 3) uint8: the frame padded by one repeated row or column where H or W is odd.
 
@@ -451,7 +434,7 @@ def write_preview_mp4(frames: Sequence[Path], out: Path, fps: float, quality: in
     size = first.shape[:2]
     height, width = even_frame(first).shape[:2]
 
-    with _temporary_beside(out) as temp:
+    with atomic_path(out) as temp:
         writer = imageio_ffmpeg.write_frames(
             str(temp),
             (width, height),
