@@ -169,6 +169,25 @@ def preview(
 
 
 @app.command()
+def report(
+    dataset: Annotated[Path, typer.Argument(help="a dataset folder written by generate")],
+    out: Annotated[
+        Path | None, typer.Option(help="folder for report.html, plots/ and csv/")
+    ] = None,
+) -> None:
+    """Write the diversity report of a dataset: one HTML file, its plots and their CSVs."""
+    from groundforge.report.build import build_report
+
+    if not (dataset / "dataset.json").is_file():
+        _fail(
+            f"{dataset} is not a groundforge dataset (no dataset.json); give the --out folder "
+            "of a generate run"
+        )
+    path = build_report(dataset, out or dataset / "report")
+    console.print(f"report written to {path}", highlight=False)
+
+
+@app.command()
 def schema(
     out: Annotated[Path | None, typer.Option(help="write the reference here")] = None,
 ) -> None:

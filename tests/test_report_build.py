@@ -1,0 +1,109 @@
+"""The dataset report: every plot has its CSV, and the numbers match the labels."""
+
+import csv
+import json
+import re
+from collections import Counter
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from groundforge.cli import app
+from groundforge.run.batch import generate
+
+SCENE = """\
+name: small
+seed: 3
+classes: [bottle, can, carton]
+assets:
+  bottle: {class: bottle, product: bottle}
+  can: {class: can, product: can}
+  carton: {class: carton, product: box}
+environment:
+  belt: {length: 2.0, width: 0.5, height: 0.8}
+objects:
+  - asset: {dist: choice, values: [bottle, can, carton]}
+    count: {dist: randint, min: 3, max: 6}
+    region: [-0.4, 0.4, -0.23, 0.23]
+lights: [{type: directional, intensity: 2.0}, {type: ambient, intensity: 0.3}]
+cameras:
+  - {name: top, resolution: [128, 96], fov_deg: 60, position: [0, 0, 1.9], look_at: [0, 0, 0.8],
+     up: [0, 1, 0]}
+  - {name: side, resolution: [128, 96], fov_deg: 55, position: [0.2, -1.2, 1.4],
+     look_at: [0, 0, 0.85]}
+"""
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("report")
+    (root / "scene.yaml").write_text(SCENE)
+    generate(root / "scene.yaml", root / "out", count=4)
+    return root / "out"
+
+
+@pytest.fixture(scope="module")
+def report(dataset) -> Path:
+    result = CliRunner().invoke(app, ["report", str(dataset)])
+    assert result.exit_code == 0, result.output
+    return dataset / "report"
+
+
+def read_csv(path: Path) -> list[dict]:
+    with path.open(newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def labelled_objects(dataset: Path) -> list[tuple[str, dict]]:
+    out = []
+    for path in sorted(dataset.glob("annotations/*/*.json")):
+        record = json.loads(path.read_text())
+        out += [(record["camera"]["name"], o) for o in record["objects"] if o["pixel_count"] > 0]
+    return out
+
+
+def test_every_plot_in_the_html_has_its_csv_and_png(report):
+    page = (report / "report.html").read_text()
+    links = re.findall(r"href='csv/([\w-]+)\.csv'", page)
+    assert len(links) >= 10
+    for name in links:
+        assert (report / "csv" / f"{name}.csv").is_file()
+        assert (report / "plots" / f"{name}.png").is_file()
+    assert page.count("data:image/png;base64,") == len(links)  # plots are embedded
+
+
+def test_every_section_is_there(report):
+    page = (report / "report.html").read_text()
+    for title in (
+        "Summary",
+        "Objects and boxes",
+        "Where objects appear",
+        "Occlusion, truncation and depth",
+        "Sample images",
+    ):
+        assert f"<h2>{title}</h2>" in page
+
+
+def test_class_counts_match_the_annotations(dataset, report):
+    counted = Counter(o["class_name"] for _, o in labelled_objects(dataset))
+    rows = {r["class_name"]: int(r["objects"]) for r in read_csv(report / "csv" / "classes.csv")}
+    assert rows == {name: counted.get(name, 0) for name in ("bottle", "can", "carton")}
+
+
+def test_centre_heatmaps_count_each_cameras_objects(dataset, report):
+    per_camera = Counter(camera for camera, _ in labelled_objects(dataset))
+    for camera in ("top", "side"):
+        rows = read_csv(report / "csv" / f"centres_{camera}.csv")
+        assert sum(int(r["count"]) for r in rows) == per_camera[camera]
+
+
+def test_visible_fraction_histogram_counts_every_object(dataset, report):
+    rows = read_csv(report / "csv" / "visible_fraction.csv")
+    assert sum(int(r["count"]) for r in rows) == len(labelled_objects(dataset))
+
+
+def test_report_of_a_folder_that_is_no_dataset_fails_cleanly(tmp_path):
+    result = CliRunner().invoke(app, ["report", str(tmp_path)])
+    assert result.exit_code == 2
+    assert "not a groundforge dataset" in result.output
