@@ -212,6 +212,7 @@ def test_cli_generate_and_preview(scene_file, tmp_path):
     )
     assert result.exit_code == 0, result.output
     assert "4 written" in result.output
+    assert (out / "report" / "report.html").is_file()  # generate ends with the report
     result = CliRunner().invoke(app, ["preview", str(out)])
     assert result.exit_code == 0, result.output
     with Image.open(out / "preview.png") as sheet:

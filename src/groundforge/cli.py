@@ -54,6 +54,9 @@ def generate(
     workers: Annotated[int, typer.Option(min=1, help="processes rendering in parallel")] = 1,
     first: Annotated[int, typer.Option(min=0, help="index of the first shot (or sequence)")] = 0,
     yolo: Annotated[bool | None, typer.Option("--yolo/--no-yolo", help="YOLO labels")] = None,
+    report: Annotated[
+        bool, typer.Option("--report/--no-report", help="write OUT/report at the end")
+    ] = True,
     verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
 ) -> None:
     """Render a batch of shots and write the labelled dataset to OUT (resumes if interrupted)."""
@@ -101,6 +104,10 @@ def generate(
             _fail(err.render())
         except OutputError as err:
             _fail(str(err))
+    if report:
+        from groundforge.report.build import build_report
+
+        build_report(out, out / "report")
     table = Table(show_header=False, box=None)
     table.add_row(
         "images",
@@ -115,6 +122,8 @@ def generate(
         else "-",
     )
     table.add_row("dataset", str(out.resolve()))
+    if report:
+        table.add_row("report", str((out / "report" / "report.html").resolve()))
     table.add_row(
         "manifests",
         "manifest.jsonl (Ground Truth), coco.json"
