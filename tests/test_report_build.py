@@ -107,3 +107,34 @@ def test_report_of_a_folder_that_is_no_dataset_fails_cleanly(tmp_path):
     result = CliRunner().invoke(app, ["report", str(tmp_path)])
     assert result.exit_code == 2
     assert "not a groundforge dataset" in result.output
+
+
+def test_real_photographs_add_the_fidelity_section(dataset, tmp_path):
+    import numpy as np
+    from PIL import Image
+    from skimage import data
+
+    real = tmp_path / "real"
+    real.mkdir()
+    rng = np.random.default_rng(0)
+    photos = [data.astronaut(), data.chelsea(), data.coffee()]
+    for i in range(12):
+        photo = photos[i % 3]
+        y, x = rng.integers(0, photo.shape[0] - 96), rng.integers(0, photo.shape[1] - 128)
+        Image.fromarray(photo[y : y + 96, x : x + 128]).save(real / f"{i:02d}.png")
+    out = tmp_path / "report"
+    result = CliRunner().invoke(
+        app, ["report", str(dataset), "--out", str(out), "--real", str(real)]
+    )
+    assert result.exit_code == 0, result.output
+    page = (out / "report.html").read_text()
+    assert "<h2>Fidelity against real images</h2>" in page
+    assert "fewer than 100 images" in page
+    tests = {r["features"]: float(r["auc"]) for r in read_csv(out / "csv" / "two_sample_tests.csv")}
+    assert set(tests) == {"all", "colour", "luminance", "sharpness_noise", "spectrum", "texture"}
+    assert all(0.0 <= auc <= 1.0 for auc in tests.values())
+    assert len(read_csv(out / "csv" / "real_image_statistics.csv")) == 12
+    # Every statistic plot now overlays the real images' histogram on the synthetic one.
+    rows = read_csv(out / "csv" / "stat_brightness.csv")
+    assert sum(int(r["real_count"]) for r in rows) == 12
+    assert sum(int(r["count"]) for r in rows) == 8

@@ -107,7 +107,7 @@ def generate(
     if report:
         from groundforge.report.build import build_report
 
-        build_report(out, out / "report")
+        build_report(out, out / "report", limit=100)  # a quick look; `report` does more
     table = Table(show_header=False, box=None)
     table.add_row(
         "images",
@@ -183,8 +183,10 @@ def report(
     out: Annotated[
         Path | None, typer.Option(help="folder for report.html, plots/ and csv/")
     ] = None,
+    real: Annotated[Path | None, typer.Option(help="a folder of real photographs")] = None,
 ) -> None:
-    """Write the diversity report of a dataset: one HTML file, its plots and their CSVs."""
+    """Write the diversity report of a dataset (and its fidelity against real photographs):
+    one HTML file, its plots and their CSVs."""
     from groundforge.report.build import build_report
 
     if not (dataset / "dataset.json").is_file():
@@ -192,7 +194,12 @@ def report(
             f"{dataset} is not a groundforge dataset (no dataset.json); give the --out folder "
             "of a generate run"
         )
-    path = build_report(dataset, out or dataset / "report")
+    if real is not None and not real.is_dir():
+        _fail(f"--real {real} is not a folder; give a folder of real images")
+    try:
+        path = build_report(dataset, out or dataset / "report", real=real)
+    except ValueError as err:
+        _fail(str(err))
     console.print(f"report written to {path}", highlight=False)
 
 
