@@ -161,10 +161,16 @@ def crop_features():
 
 def test_c2st_cannot_separate_two_halves_of_real_crops(crop_features):
     real, _ = crop_features
-    result = classifier_two_sample_test(
-        real[:50], real[50:], np.random.default_rng(1), permutations=20
-    )
-    assert abs(result["auc"] - 0.5) < 0.15
+    # One split's AUC scatters by about 0.085 around 0.5 at 50 a side, so the claim is checked
+    # as the mean over five random disjoint splits, each still 50 against 50.
+    rng = np.random.default_rng(1)
+    aucs = []
+    for _ in range(5):
+        order = rng.permutation(len(real))
+        half = classifier_two_sample_test(real[order[:50]], real[order[50:]], rng, permutations=10)
+        aucs.append(half["auc"])
+    assert abs(np.mean(aucs) - 0.5) < 0.15
+    assert all(abs(a - 0.5) < 0.3 for a in aucs)
 
 
 def test_c2st_separates_real_crops_from_flat_renders(crop_features):
