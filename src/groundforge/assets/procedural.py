@@ -861,7 +861,7 @@ def build_product(
         )
     meshes = _meshes(kind, tuple(p.items()))
     return tuple(
-        Part(meshes[slot], materials.get(slot) or default_material(kind, slot))
+        Part(meshes[slot], materials.get(slot) or default_material(kind, slot), slot)
         for slot in definition.slots
         if slot in meshes
     )

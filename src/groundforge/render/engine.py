@@ -25,6 +25,9 @@ class Passes:
         seen at each pixel centre projects in the next frame (from the bodies'
         `next_object_to_world` and the camera's `next_world_to_camera`) minus where it projects
         now; 0 where no surface. None when the world has no next frame.
+    defect: (H, W) uint16 defect id (Body.defects) of the nearest surface's body, where a
+        defect is seen: its marks, its defect parts, and where removed geometry would be seen;
+        0 elsewhere. Hidden wherever something else is in front. Same sampling as `instance`.
     """
 
     radiance: np.ndarray
@@ -34,6 +37,7 @@ class Passes:
     normals: np.ndarray
     unoccluded_pixels: dict[int, int]
     flow: np.ndarray | None = None
+    defect: np.ndarray | None = None
 
 
 class Engine(abc.ABC):

@@ -168,9 +168,11 @@ class SceneSampler:
             return procedural.build_product(asset.product, params, materials)
         parts = load_mesh_file(Path(asset.mesh))
         if "all" in materials:
-            parts = tuple(Part(p.mesh, materials["all"]) for p in parts)
+            parts = tuple(dataclasses.replace(p, material=materials["all"]) for p in parts)
         return (
-            tuple(Part(scaled(p.mesh, scale), p.material) for p in parts) if scale != 1 else parts
+            tuple(dataclasses.replace(p, mesh=scaled(p.mesh, scale)) for p in parts)
+            if scale != 1
+            else parts
         )
 
     def drop_into_bins(self, shot: int, bins: list[Body], first_id: int) -> list[Body]:

@@ -53,10 +53,63 @@ class Material:
 
 @dataclass(frozen=True, eq=False)
 class Part:
-    """One mesh with one material; a product is one or more parts sharing a pose."""
+    """One mesh with one material; a product is one or more parts sharing a pose.
+
+    name: the product's material slot (body, cap, label, ...); empty for meshes from files.
+    defect_id: when not 0, every pixel of this part belongs to that defect of its body (a
+    dented patch, a misprinted label, a foreign object).
+    """
 
     mesh: Mesh
     material: Material
+    name: str = ""
+    defect_id: int = 0
+
+
+MarkKind = Literal["stain", "scratch", "crack"]
+MARK_KINDS: tuple[MarkKind, ...] = ("stain", "scratch", "crack")
+
+
+@dataclass(frozen=True)
+class Mark:
+    """A surface defect painted by the engine: a capsule in the object frame (a sphere when
+    p0 == p1). Surface points within `radius` of the segment p0-p1 take the mark.
+
+    Colour: the albedo blends towards `color` (linear RGB) by `opacity`, fading to the rim
+    for stains; scratches and cracks also tilt the normal as a groove of relative `depth`
+    (0: flat) and set the roughness to `roughness`.
+    """
+
+    kind: MarkKind
+    defect_id: int
+    p0: tuple[float, float, float]
+    p1: tuple[float, float, float]
+    radius: float
+    color: tuple[float, float, float]
+    opacity: float
+    roughness: float
+    depth: float = 0.0
+
+
+@dataclass(frozen=True)
+class Ghost:
+    """Geometry a defect removed or displaced, as it was: drawn into the defect pass only,
+    where it would be seen, so the pass covers the pixels the removal changed."""
+
+    mesh: Mesh
+    defect_id: int
+
+
+@dataclass(frozen=True)
+class Defect:
+    """What is wrong with a body: `defect_id` is unique within the body (1, 2, ...);
+    `kind` is the generator, `name` the scene's name for it (the label category)."""
+
+    defect_id: int
+    name: str
+    kind: str
+    severity: float
+    params: dict = field(default_factory=dict)
 
 
 @dataclass(eq=False)
@@ -78,6 +131,18 @@ class Body:
     velocity: tuple[float, float, float] = (0.0, 0.0, 0.0)
     angular_velocity: tuple[float, float, float] = (0.0, 0.0, 0.0)
     next_object_to_world: np.ndarray | None = None
+    # Defects: what they are, the marks the engine paints, the ghosts of removed geometry, and
+    # the parts as they were before any defect, which cast the shadows (so a defect changes no
+    # pixel outside its own mask).
+    defects: tuple[Defect, ...] = ()
+    marks: tuple[Mark, ...] = ()
+    ghosts: tuple[Ghost, ...] = ()
+    clean_parts: tuple[Part, ...] | None = None
+
+    @property
+    def shadow_parts(self) -> tuple[Part, ...]:
+        """The parts that cast this body's shadows: the clean ones when it has defects."""
+        return self.clean_parts if self.clean_parts is not None else self.parts
 
     @cached_property
     def bounds(self) -> np.ndarray:

@@ -45,7 +45,8 @@ import moderngl
 import numpy as np
 
 from groundforge.render.engine import Engine, Passes
-from groundforge.world.state import Body, Camera, Light, Material, Mesh, World
+from groundforge.world.geometry import box_corners
+from groundforge.world.state import Body, Camera, Light, Material, Mesh, Part, World
 
 log = logging.getLogger(__name__)
 
@@ -136,13 +137,23 @@ def perspective(tan_half: float, near: float, far: float) -> np.ndarray:
     )
 
 
-def body_world_corners(bodies: list[Body]) -> np.ndarray:
-    """(B, 8, 3) float64: the corners of every body's bounds in the world frame."""
+def body_world_corners(bodies: list[Body], clean: bool = False) -> np.ndarray:
+    """(B, 8, 3) float64: the corners of every body's bounds in the world frame; with `clean`,
+    of the bounds of the parts before any defect."""
     if not bodies:
         return np.zeros((0, 8, 3))
-    corners = np.stack([b.corners() for b in bodies])
+    if clean:
+        corners = np.stack([box_corners(*parts_bounds(b.shadow_parts)) for b in bodies])
+    else:
+        corners = np.stack([b.corners() for b in bodies])
     poses = np.stack([np.asarray(b.object_to_world, dtype=np.float64) for b in bodies])
     return np.einsum("bij,bkj->bki", poses[:, :3, :3], corners) + poses[:, None, :3, 3]
+
+
+def parts_bounds(parts: tuple[Part, ...]) -> tuple[np.ndarray, np.ndarray]:
+    """(min, max) corners of the box around `parts`, in their common object frame."""
+    b = np.stack([p.mesh.bounds for p in parts])
+    return b[:, 0].min(axis=0), b[:, 1].max(axis=0)
 
 
 def in_frustum(corners_world: np.ndarray, world_to_clip: np.ndarray) -> np.ndarray:
@@ -356,6 +367,7 @@ class _Targets:
     samples: int
     gbuffer: moderngl.Framebuffer
     shade: moderngl.Framebuffer
+    ghosts: moderngl.Framebuffer  # the defect pass and the G-buffer's depth, for ghosts
     msaa: moderngl.Framebuffer | None  # surface id per sample
     resolve: moderngl.Framebuffer | None  # anti-aliased radiance
     occlusion: moderngl.Framebuffer
@@ -365,6 +377,7 @@ class _Targets:
     normals: moderngl.Texture
     albedo: moderngl.Texture
     surface: moderngl.Texture
+    defect: moderngl.Texture
     shaded: moderngl.Texture
     coverage: moderngl.Texture | None
     zeros_u16: bytes
@@ -374,7 +387,7 @@ class _Targets:
     gbuffer_flow: moderngl.Framebuffer | None = None
 
     def release(self) -> None:
-        fbos = (self.gbuffer, self.gbuffer_flow, self.shade, self.msaa, self.resolve)
+        fbos = (self.gbuffer, self.gbuffer_flow, self.shade, self.ghosts, self.msaa, self.resolve)
         for fbo in (*fbos, self.occlusion):
             if fbo is not None:
                 fbo.release()
@@ -454,6 +467,30 @@ def _write_array(prog: moderngl.Program, name: str, values: np.ndarray) -> None:
         prog[name].write(np.ascontiguousarray(values[:count]).tobytes())
 
 
+MAX_MARKS = 32  # the mark arrays in shaders/gbuffer.frag.glsl have this length
+_MARK_CODES = {"stain": 0, "scratch": 1, "crack": 2}
+
+
+def _set_marks(prog: moderngl.Program, marks: tuple) -> None:
+    """The body's surface marks as the G-buffer program's uniform arrays."""
+    if len(marks) > MAX_MARKS:
+        log.warning(
+            "%d surface marks on one body; only the first %d are drawn", len(marks), MAX_MARKS
+        )
+        marks = marks[:MAX_MARKS]
+    prog["u_mark_count"].value = len(marks)
+    if not marks:
+        return
+    rows = np.zeros((4, MAX_MARKS, 4), dtype=np.float32)
+    for i, m in enumerate(marks):
+        rows[0, i] = (*m.p0, m.radius)
+        rows[1, i] = (*m.p1, _MARK_CODES[m.kind])
+        rows[2, i] = (*m.color, m.opacity)
+        rows[3, i] = (m.defect_id, m.roughness, m.depth, 0.0)
+    for name, values in zip(("u_mark_a", "u_mark_b", "u_mark_c", "u_mark_d"), rows, strict=True):
+        _write_array(prog, name, values)
+
+
 def _release_all(objects: tuple) -> None:
     for obj in reversed(objects):
         obj.release()
@@ -485,6 +522,7 @@ class RasterEngine(Engine):
                 ("gbuffer", "gbuffer.frag.glsl"),
                 ("coverage", "coverage.frag.glsl"),
                 ("depth", "depth.frag.glsl"),
+                ("ghost", "ghost.frag.glsl"),
             )
         }
         self._programs["gbuffer"]["u_texture"].value = _UNIT_BASE_COLOR
@@ -533,6 +571,7 @@ class RasterEngine(Engine):
         # Geometry passes first and the passes that read their results last, so the
         # rasteriser's threads work on one while the next is being set up.
         self._draw_gbuffer(targets, draws, projection, camera.K if flow else None)
+        self._draw_ghosts(targets, draws, projection)
         if targets.msaa is not None:
             self._draw_coverage(targets, draws, projection)
         queries = self._draw_occlusion(targets, draws, projection)
@@ -618,7 +657,7 @@ class RasterEngine(Engine):
         fbo.use()
         fbo.clear(0.0, 0.0, 0.0, 0.0, depth=1.0)  # flow is 0 where no surface
         # glClear leaves integer targets undefined by the GL spec, so those are zeroed by upload.
-        for texture in (targets.instance, targets.semantic, targets.surface):
+        for texture in (targets.instance, targets.semantic, targets.surface, targets.defect):
             texture.write(targets.zeros_u16)
         self.ctx.depth_func = "<"
 
@@ -631,13 +670,35 @@ class RasterEngine(Engine):
                 prog["u_next_model_view"].write(_mat(draw.next_model_view))
             prog["u_instance_id"].value = int(draw.body.instance_id)
             prog["u_class_id"].value = int(draw.body.class_id)
+            _set_marks(prog, draw.body.marks)
             for part in draw.body.parts:
                 surface_id += 1
                 prog["u_surface_id"].value = surface_id
+                prog["u_part_defect"].value = int(part.defect_id)
                 if part.material is not last_material:
                     self._set_material(prog, part.material)
                     last_material = part.material
                 self._vao(part.mesh, vao_name).render(moderngl.TRIANGLES)
+
+    def _draw_ghosts(self, targets: _Targets, draws: list[_Draw], projection: np.ndarray) -> None:
+        """Into the defect pass, the geometry defects removed, wherever it would be seen:
+        in front of what the G-buffer holds. Depth is tested, not written, so ghosts hide
+        nothing."""
+        ghosted = [d for d in draws if d.body.ghosts]
+        if not ghosted:
+            return
+        prog = self._programs["ghost"]
+        targets.ghosts.use()
+        self.ctx.depth_func = "<="
+        self.ctx.depth_mask = False
+        prog["u_projection"].write(_mat(projection))
+        for draw in ghosted:
+            prog["u_model_view"].write(_mat(draw.model_view))
+            for ghost in draw.body.ghosts:
+                prog["u_defect_id"].value = int(ghost.defect_id)
+                self._mesh(ghost.mesh).vaos["ghost"].render(moderngl.TRIANGLES)
+        self.ctx.depth_mask = True
+        self.ctx.depth_func = "<"
 
     def _gbuffer_flow_program(self) -> moderngl.Program:
         """The G-buffer program that also writes flow (gbuffer.frag with FLOW)."""
@@ -787,6 +848,8 @@ class RasterEngine(Engine):
         targets.depth.read_into(depth)
         normals = np.empty((height, width, 3), dtype=np.float32)
         targets.gbuffer.read_into(normals, components=3, attachment=3, dtype="f4")
+        defect = np.empty((height, width), dtype=np.uint16)
+        targets.defect.read_into(defect)
 
         flow_px = None
         if flow:
@@ -796,7 +859,7 @@ class RasterEngine(Engine):
         unoccluded = {int(b.instance_id): 0 for b in world.objects}
         for instance_id, query in queries:
             unoccluded[instance_id] = unoccluded.get(instance_id, 0) + int(query.samples)
-        return Passes(radiance, depth, instance, semantic, normals, unoccluded, flow_px)
+        return Passes(radiance, depth, instance, semantic, normals, unoccluded, flow_px, defect)
 
     # --- lights and shadows ---------------------------------------------------------------
 
@@ -887,8 +950,9 @@ class RasterEngine(Engine):
         if cached is not None and cached.world is world and cached.signature == signature:
             return cached.plans
 
-        casters = [b for b in world.bodies if b.cast_shadows and b.parts]
-        corners = body_world_corners(casters).reshape(-1, 3)
+        casters = [b for b in world.bodies if b.cast_shadows and b.shadow_parts]
+        # Fitted to the clean parts, so a defect moves no shadow-map texel.
+        corners = body_world_corners(casters, clean=True).reshape(-1, 3)
         plans = [plan_shadow(light, corners, self.shadow_map_size) for light in lights]
         if any(p is not None for p in plans):
             self._draw_shadow_maps(casters, plans)
@@ -915,7 +979,7 @@ class RasterEngine(Engine):
                 prog["u_projection"].write(_mat(proj))
                 for body, pose in zip(casters, poses, strict=True):
                     prog["u_model_view"].write(_mat(view @ pose))
-                    for part in body.parts:
+                    for part in body.shadow_parts:
                         self._mesh(part.mesh).vaos["depth"].render(moderngl.TRIANGLES)
         self.ctx.polygon_offset = (0.0, 0.0)
 
@@ -964,6 +1028,7 @@ class RasterEngine(Engine):
         normals = ctx.texture(size, 4, dtype="f4")
         albedo = ctx.texture(size, 4, dtype="f2")
         surface = ctx.texture(size, 1, dtype="u2")
+        defect = ctx.texture(size, 1, dtype="u2")
         shaded = ctx.texture(size, 4, dtype="f2")
         gbuffer_depth = ctx.depth_renderbuffer(size)
         attachments: list[Any] = [
@@ -973,10 +1038,11 @@ class RasterEngine(Engine):
             normals,
             albedo,
             surface,
+            defect,
             shaded,
             gbuffer_depth,
         ]
-        for t in (instance, semantic, depth, normals, albedo, surface, shaded):
+        for t in (instance, semantic, depth, normals, albedo, surface, defect, shaded):
             t.filter = (moderngl.NEAREST, moderngl.NEAREST)
         msaa = resolve = coverage = None
         if samples:
@@ -989,9 +1055,10 @@ class RasterEngine(Engine):
         targets = _Targets(
             samples=samples,
             gbuffer=ctx.framebuffer(
-                color_attachments=[instance, semantic, depth, normals, albedo, surface],
+                color_attachments=[instance, semantic, depth, normals, albedo, surface, defect],
                 depth_attachment=gbuffer_depth,
             ),
+            ghosts=ctx.framebuffer(color_attachments=[defect], depth_attachment=gbuffer_depth),
             shade=ctx.framebuffer(color_attachments=[shaded]),
             msaa=msaa,
             resolve=resolve,
@@ -1002,6 +1069,7 @@ class RasterEngine(Engine):
             normals=normals,
             albedo=albedo,
             surface=surface,
+            defect=defect,
             shaded=shaded,
             coverage=coverage,
             zeros_u16=bytes(width * height * 2),

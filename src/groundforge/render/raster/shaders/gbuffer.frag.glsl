@@ -5,6 +5,7 @@
 in vec3 v_eye;         // OpenCV camera frame, metres
 in vec3 v_normal_eye;
 in vec2 v_uv;
+in vec3 v_object;      // object frame, metres
 
 uniform uint u_instance_id;
 uniform uint u_class_id;
@@ -13,6 +14,18 @@ uniform vec3 u_base_color;
 uniform float u_metallic;
 uniform float u_roughness;
 uniform sampler2D u_texture;  // sRGB texture decoded by the sampler; 1x1 white when none
+uniform mat4 u_model_view;    // object -> OpenCV camera frame (rigid), for mark normals
+
+// Defects. A part may belong wholly to one; marks are capsules in the object frame (see
+// world/state.py Mark): a: p0, radius; b: p1, kind (0 stain, 1 scratch, 2 crack);
+// c: linear colour, opacity; d: defect id, roughness, groove depth.
+#define MAX_MARKS 32
+uniform uint u_part_defect;
+uniform int u_mark_count;
+uniform vec4 u_mark_a[MAX_MARKS];
+uniform vec4 u_mark_b[MAX_MARKS];
+uniform vec4 u_mark_c[MAX_MARKS];
+uniform vec4 u_mark_d[MAX_MARKS];
 
 layout(location = 0) out uint o_instance;
 layout(location = 1) out uint o_class;
@@ -20,11 +33,12 @@ layout(location = 2) out float o_depth;
 layout(location = 3) out vec4 o_normal;  // xyz: unit camera-frame normal; w: metallic
 layout(location = 4) out vec4 o_albedo;  // rgb: linear base colour; a: roughness
 layout(location = 5) out uint o_surface;
+layout(location = 6) out uint o_defect;  // defect id within the body; 0: none
 
 #ifdef FLOW
 in vec3 v_next_eye;  // where this surface point is in the next frame's camera frame, metres
 uniform mat3 u_K;    // OpenCV intrinsics, pixels
-layout(location = 6) out vec2 o_flow;  // pixels (du, dv); 0 where the point leaves the front
+layout(location = 7) out vec2 o_flow;  // pixels (du, dv); 0 where the point leaves the front
 #endif
 
 void main() {
@@ -40,14 +54,40 @@ void main() {
             n = -n;
         }
     }
+    // Texture rows go up top row first (at t = 0) while uv has v up, hence 1 - v.
+    vec3 albedo = u_base_color * texture(u_texture, vec2(v_uv.x, 1.0 - v_uv.y)).rgb;
+    float roughness = u_roughness;
+    uint defect = u_part_defect;
+    // Marks change the surface only where they claim it (distance < radius), so the defect
+    // pass below covers every pixel they change.
+    for (int i = 0; i < u_mark_count; ++i) {
+        vec3 p0 = u_mark_a[i].xyz;
+        vec3 axis = u_mark_b[i].xyz - p0;
+        float t = clamp(dot(v_object - p0, axis) / max(dot(axis, axis), 1e-20), 0.0, 1.0);
+        vec3 off = v_object - (p0 + t * axis);
+        float r = length(off) / u_mark_a[i].w;
+        if (r >= 1.0) {
+            continue;
+        }
+        int kind = int(u_mark_b[i].w + 0.5);
+        float fade = kind == 0 ? 1.0 - r * r * r : 1.0;
+        albedo = mix(albedo, u_mark_c[i].rgb, u_mark_c[i].a * fade);
+        roughness = mix(roughness, u_mark_d[i].y, fade);
+        if (kind != 0 && u_mark_d[i].z > 0.0 && r > 0.0) {
+            // A V-shaped groove: the wall facing away from the axis tilts the normal.
+            vec3 side = normalize(mat3(u_model_view) * off);
+            side -= n * dot(side, n);
+            n = normalize(n - u_mark_d[i].z * side);
+        }
+        defect = uint(u_mark_d[i].x + 0.5);
+    }
     o_instance = u_instance_id;
     o_class = u_class_id;
     o_depth = v_eye.z;
     o_normal = vec4(n, u_metallic);
-    // Texture rows go up top row first (at t = 0) while uv has v up, hence 1 - v.
-    vec3 albedo = u_base_color * texture(u_texture, vec2(v_uv.x, 1.0 - v_uv.y)).rgb;
-    o_albedo = vec4(albedo, u_roughness);
+    o_albedo = vec4(albedo, roughness);
     o_surface = u_surface_id;
+    o_defect = defect;
 #ifdef FLOW
     // A rigid motion is affine, so the perspective-correct interpolation of the next position
     // is the next position of exactly the point seen at this centre; projecting it here, not

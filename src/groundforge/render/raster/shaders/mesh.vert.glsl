@@ -17,6 +17,7 @@ out vec3 v_normal_world;
 out vec3 v_eye;
 out vec3 v_normal_eye;
 out vec2 v_uv;
+out vec3 v_object;  // object frame, metres: where surface marks are defined
 
 #ifdef FLOW
 uniform mat4 u_next_model_view;  // object -> the next frame's OpenCV camera frame
@@ -33,6 +34,7 @@ void main() {
     v_world = (u_model * vec4(a_position, 1.0)).xyz;
     v_normal_world = mat3(u_model) * a_normal;
     v_uv = a_uv;
+    v_object = a_position;
 #ifdef FLOW
     v_next_eye = (u_next_model_view * vec4(a_position, 1.0)).xyz;
 #endif
