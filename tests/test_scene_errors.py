@@ -182,7 +182,7 @@ def test_scenes_lists_the_built_ins():
     result = CliRunner().invoke(app, ["scenes"])
     assert result.exit_code == 0
     names = [line.split()[0] for line in result.output.splitlines()]
-    assert names == ["bin-picking", "conveyor", "conveyor-sequence"]
+    assert names == ["bin-picking", "bottle-inspection", "conveyor", "conveyor-sequence"]
 
 
 def test_validate_reports_a_valid_scene_and_writes_nothing(tmp_path):

@@ -49,6 +49,7 @@ class Options:
     part: str | None = None
     mode: str | None = None
     color: tuple[float, float, float] | None = None  # linear RGB
+    facing: np.ndarray | None = None  # unit direction, object frame: prefer faces seen from it
 
 
 @dataclass
@@ -100,7 +101,7 @@ def _stroke(
     index = _pick_part(parts, rng, options.part)
     mesh = parts[index].mesh
     walker = SurfaceWalker(mesh)
-    start, normal = random_surface_point(mesh, rng)
+    start, normal = random_surface_point(mesh, rng, options.facing)
     steps = 8
     path = walker.path(start, normal, length, steps, rng, wander)
     # The surface bulges away from each chord; the capsule must still reach it.
@@ -165,7 +166,7 @@ def stain(parts, defect_id, severity, options, rng) -> Result:
     index = _pick_part(parts, rng, options.part)
     mesh = parts[index].mesh
     radius = _size(options, _extent(parts) * rng.uniform(0.03, 0.07) * (0.5 + severity))
-    centre, normal = random_surface_point(mesh, rng)
+    centre, normal = random_surface_point(mesh, rng, options.facing)
     walker = SurfaceWalker(mesh)
     palette = ((0.25, 0.14, 0.05), (0.35, 0.3, 0.08), (0.08, 0.08, 0.07), (0.5, 0.42, 0.3))
     colour = options.color or palette[int(rng.integers(0, len(palette)))]
@@ -193,7 +194,7 @@ def dent(parts, defect_id, severity, options, rng) -> Result:
     part = parts[index]
     radius = _size(options, _extent(parts) * rng.uniform(0.04, 0.08))
     depth = radius * (0.08 + 0.25 * severity)
-    centre, normal = random_surface_point(part.mesh, rng)
+    centre, normal = random_surface_point(part.mesh, rng, options.facing)
     mesh = refine_near(part.mesh, centre, radius * 1.2, radius / 6)
     v = np.asarray(mesh.vertices, np.float64)
     d = np.linalg.norm(v - centre, axis=1)
@@ -228,7 +229,7 @@ def hole(parts, defect_id, severity, options, rng) -> Result:
     index = _pick_part(parts, rng, options.part)
     part = parts[index]
     radius = _size(options, _extent(parts) * rng.uniform(0.015, 0.04) * (0.5 + severity))
-    centre, _ = random_surface_point(part.mesh, rng)
+    centre, _ = random_surface_point(part.mesh, rng, options.facing)
     mesh = refine_near(part.mesh, centre, radius * 1.5, radius / 5)
     tri = np.asarray(mesh.vertices, np.float64)[mesh.faces]
     removed = np.linalg.norm(tri.mean(axis=1) - centre, axis=1) < radius
@@ -257,7 +258,7 @@ def contamination(parts, defect_id, severity, options, rng) -> Result:
     """A small foreign object on the surface: a lumpy grain or a short fibre."""
     index = _pick_part(parts, rng, options.part)
     radius = _size(options, 0.0015 + 0.003 * severity)
-    point, normal = random_surface_point(parts[index].mesh, rng)
+    point, normal = random_surface_point(parts[index].mesh, rng, options.facing)
     if rng.random() < 0.5:
         shape = "grain"
         tm = trimesh.creation.icosphere(subdivisions=2, radius=radius)

@@ -75,6 +75,12 @@ def relative_paths(camera: str, shot: int, image_format: str = "png") -> dict[st
     }
 
 
+def defect_path(camera: str, shot: int) -> str:
+    """Where an image's defect-id pass goes (uint16 PNG; 0: no defect), relative to the root,
+    for scenes that declare defects."""
+    return f"defects/{camera}/{shot_name(shot)}.png"
+
+
 def flow_path(camera: str, shot: int) -> str:
     """Where an image's optical flow goes, relative to the root (sequences only)."""
     return f"flow/{camera}/{shot_name(shot)}.flo"
@@ -284,6 +290,12 @@ class DatasetWriter:
             (self.root / flow_rel).parent.mkdir(parents=True, exist_ok=True)
             save_flow(self.root / flow_rel, passes.flow)
             annotation = {**annotation, "flow": flow_rel}
+        if "anomaly" in annotation:
+            defect_rel = defect_path(camera, shot)
+            (self.root / defect_rel).parent.mkdir(parents=True, exist_ok=True)
+            ids = passes.defect if passes.defect is not None else np.zeros_like(passes.instance)
+            save_image(self.root / defect_rel, np.asarray(ids, dtype=np.uint16))
+            annotation = {**annotation, "defect_mask": defect_rel}
         # Last: its presence marks the image complete.
         write_json(paths["annotation"], annotation)
 

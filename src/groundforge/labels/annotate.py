@@ -11,6 +11,7 @@ from groundforge.labels.masks import encode_instances
 from groundforge.labels.pose import camera_from_object, corners_3d
 from groundforge.labels.visibility import visible_fraction
 from groundforge.render.engine import Passes
+from groundforge.spec.scene import PLACEMENT_FAULTS
 from groundforge.world.state import Camera, World
 
 logger = logging.getLogger(__name__)
@@ -100,4 +101,38 @@ def annotate(world: World, camera: Camera, passes: Passes) -> dict:
     if world.sequence is not None:
         record["sequence"] = int(world.sequence)
         record["frame"] = int(world.frame)
+    if world.defect_labels:
+        record["anomaly"] = label_defects(objects, bodies, passes)
     return record
+
+
+def label_defects(objects: list[dict], bodies: dict, passes: Passes) -> bool:
+    """Add each object's `defects` (with their pixels in this image) and placement `faults`;
+    True when the image shows an anomaly: a defect pixel, or a visible faulty product."""
+    ids = passes.defect if passes.defect is not None else np.zeros_like(passes.instance)
+    boxes = visible_boxes(ids)
+    masks = encode_instances(ids)
+    anomaly = False
+    for obj in objects:
+        body = bodies[obj["instance_id"]]
+        defects, faults = [], []
+        for d in body.defects:
+            entry = {"name": d.name, "kind": d.kind, "severity": d.severity, "params": d.params}
+            if d.kind in PLACEMENT_FAULTS:
+                faults.append(entry)
+                anomaly = anomaly or obj["pixel_count"] > 0
+                continue
+            bbox, pixel_count = boxes.get(d.defect_id, (None, 0))
+            defects.append(
+                {
+                    "defect_id": int(d.defect_id),
+                    **entry,
+                    "pixel_count": int(pixel_count),
+                    "bbox": bbox,
+                    "segmentation": masks.get(d.defect_id),
+                }
+            )
+            anomaly = anomaly or pixel_count > 0
+        obj["defects"] = defects
+        obj["faults"] = faults
+    return anomaly

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from groundforge import __version__
+from groundforge.defects.plan import Plan, quota_plan
 from groundforge.export import groundtruth, video
 from groundforge.export.layout import DatasetInfo, DatasetWriter
 from groundforge.labels.annotate import annotate
@@ -71,11 +72,14 @@ class ShotRunner:
     """Renders, labels and writes the units of one scene (shots, or sequences of frames for a
     scene with a `sequence`); one per process."""
 
-    def __init__(self, loaded: LoadedScene, out: Path, seed: int):
+    def __init__(self, loaded: LoadedScene, out: Path, seed: int, plan: Plan | None = None):
         self.scene = loaded.scene
         self.seed = seed
         self.stills = SceneSampler(loaded.scene, seed)
         self.sequences = SequenceSampler(loaded.scene, seed) if loaded.scene.sequence else None
+        self.stills.defect_plan = plan
+        if self.sequences is not None:
+            self.sequences.stills.defect_plan = plan
         self.engine = RasterEngine()
         self.writer = DatasetWriter(out, dataset_info(loaded, seed))
         sequence = loaded.scene.sequence
@@ -208,11 +212,11 @@ def sequence_info(scene: Scene) -> dict | None:
 _runner: ShotRunner | None = None
 
 
-def _init_worker(source: str, out: str, seed: int) -> None:
+def _init_worker(source: str, out: str, seed: int, plan: Plan | None) -> None:
     global _runner
     # Each process gets its own core; llvmpipe's own threads would only compete.
     os.environ.setdefault("LP_NUM_THREADS", "1")
-    _runner = ShotRunner(open_scene(source), Path(out), seed)
+    _runner = ShotRunner(open_scene(source), Path(out), seed, plan)
 
 
 def _run_in_worker(unit: int) -> list[ShotResult]:
@@ -220,12 +224,31 @@ def _run_in_worker(unit: int) -> list[ShotResult]:
     return _runner.run(unit)
 
 
+def batch_plan(loaded: LoadedScene, seed: int, units: list[int]) -> Plan | None:
+    """Which products of the batch `units` get which defect, for classes with a quota; None
+    when no class has one. Computed once, before any worker starts, from placement alone."""
+    scene = loaded.scene
+    if not any(spec.quota is not None for spec in scene.defects.values()):
+        return None
+    if scene.sequence is not None:
+        sampler = SequenceSampler(scene, seed)
+    else:
+        sampler = SceneSampler(scene, seed)
+    return quota_plan(scene, seed, {unit: sampler.roster(unit) for unit in units})
+
+
 def run_units(
-    source: str, out: Path, seed: int, units: list[int], workers: int, loaded: LoadedScene
+    source: str,
+    out: Path,
+    seed: int,
+    units: list[int],
+    workers: int,
+    loaded: LoadedScene,
+    plan: Plan | None = None,
 ) -> Iterator[ShotResult]:
     """Results of every shot of `units` as they finish (units in any order when workers > 1)."""
     if workers <= 1:
-        runner = ShotRunner(loaded, out, seed)
+        runner = ShotRunner(loaded, out, seed, plan)
         try:
             for unit in units:
                 yield from runner.run(unit)
@@ -234,7 +257,10 @@ def run_units(
         return
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(
-        workers, mp_context=context, initializer=_init_worker, initargs=(source, str(out), seed)
+        workers,
+        mp_context=context,
+        initializer=_init_worker,
+        initargs=(source, str(out), seed, plan),
     ) as pool:
         pending: set[Future] = set()
         todo = iter(units)
@@ -315,9 +341,10 @@ def generate(
     )
     started = time.perf_counter()
     units = list(range(first, first + count))
+    plan = batch_plan(loaded, seed, units)
     totals = dict.fromkeys(STAGES, 0.0)
     shots = images = objects = skipped = existing = 0
-    for result in run_units(str(source), out, seed, units, workers, loaded):
+    for result in run_units(str(source), out, seed, units, workers, loaded, plan):
         shots += 1
         existing += result.existing
         images += result.images

@@ -469,6 +469,138 @@ class OutputSpec(Strict):
     yolo: bool = Field(False, description="also write YOLO label files and data.yaml")
 
 
+# ---------------------------------------------------------------------------------------------
+# Defects and faulty placement
+
+SURFACE_DEFECTS = (
+    "scratch",
+    "crack",
+    "stain",
+    "dent",
+    "hole",
+    "missing_part",
+    "misprint",
+    "contamination",
+)
+PLACEMENT_FAULTS = ("tipped", "rotated", "off_centre", "doubled")
+DefectKind = Literal[
+    "scratch",
+    "crack",
+    "stain",
+    "dent",
+    "hole",
+    "missing_part",
+    "misprint",
+    "contamination",
+    "tipped",
+    "rotated",
+    "off_centre",
+    "doubled",
+]
+
+
+class DefectTypeSpec(Strict):
+    """One kind of defect a class may have. Written as a bare number, that number is `rate`
+    and the entry's name is the kind."""
+
+    rate: Annotated[float, Field(ge=0)] = Field(
+        description="with a class `quota`: this type's share of the defective products "
+        "(shares are normalised); without: the probability (at most 1) that a product has it"
+    )
+    kind: DefectKind | None = Field(
+        None,
+        description="generator: scratch, crack, stain, dent, hole (chip), missing_part, "
+        "misprint, contamination; placement faults tipped, rotated (out of tolerance), "
+        "off_centre, doubled (two products touching or stacked). Default: the entry's name",
+    )
+    severity: Real(ge=0, le=1) = Field(
+        {"dist": "uniform", "min": 0.3, "max": 1.0},
+        description="0-1; scales size, depth and contrast",
+    )
+    size_m: Real(gt=0) | None = Field(
+        None,
+        description="length of a scratch or crack; radius of a stain, dent, hole or foreign "
+        "object. Default: from the product's size and the severity",
+    )
+    part: str | None = Field(
+        None,
+        description="the product part (material slot) to change: missing_part's part "
+        "(default: cap, lid or label, whichever it has), misprint's printed part (label)",
+    )
+    mode: Literal["shift", "rotate", "smear", "missing"] | None = Field(
+        None, description="misprint: how the print is wrong (default: drawn per product)"
+    )
+    color: Color | None = Field(None, description="stain, scratch, crack, contamination colour")
+    facing_camera: bool = Field(
+        True,
+        description="put surface defects on the side facing the first camera (its nominal "
+        "position), where inspection sees them; false: anywhere on the surface",
+    )
+    angle_deg: Real() | None = Field(
+        None,
+        description="rotated: yaw error, degrees (default 20-90 either way); tipped: tilt "
+        "(default 90)",
+    )
+    offset_m: Real() | None = Field(
+        None, description="off_centre: sideways shift across the belt, metres (default 3-8 cm)"
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _bare_rate(cls, value):
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return {"rate": value}
+        return value
+
+
+class ClassDefectsSpec(Strict):
+    """Which defects products of one class may have, and how often."""
+
+    quota: Annotated[float, Field(ge=0, le=1)] | None = Field(
+        None,
+        description="exact share of this class's products in a batch that are defective, "
+        "split between `types` by their rates (largest remainder); omit to draw each "
+        "type independently per product with its rate as probability",
+    )
+    types: Annotated[dict[str, DefectTypeSpec], Field(min_length=1)] = Field(
+        description="defect name (the label) -> its rate, or a full description"
+    )
+
+    @field_validator("types")
+    @classmethod
+    def _kinds(cls, value: dict[str, DefectTypeSpec]) -> dict[str, DefectTypeSpec]:
+        for name, spec in value.items():
+            kind = spec.kind or name
+            if kind not in SURFACE_DEFECTS + PLACEMENT_FAULTS:
+                raise PydanticCustomError(
+                    "defect_kind",
+                    "defect '{name}' has no `kind` and is not a kind itself; give `kind`, one "
+                    "of: {kinds}",
+                    {"name": name, "kinds": ", ".join(SURFACE_DEFECTS + PLACEMENT_FAULTS)},
+                )
+        return value
+
+    @model_validator(mode="after")
+    def _shares(self):
+        if self.quota is None:
+            for name, spec in self.types.items():
+                if spec.rate > 1:
+                    raise PydanticCustomError(
+                        "defect_probability",
+                        "defect '{name}' has rate {rate}, but without a `quota` a rate is a "
+                        "probability: give at most 1, or set the class's `quota`",
+                        {"name": name, "rate": spec.rate},
+                    )
+        if self.quota is not None and sum(s.rate for s in self.types.values()) <= 0:
+            raise PydanticCustomError(
+                "defect_shares", "with a quota, at least one type needs a rate above 0", {}
+            )
+        return self
+
+    def kind_of(self, name: str) -> str:
+        return self.types[name].kind or name
+
+
 class Scene(Strict):
     """A scene file: what exists, how it may vary, and how it is seen."""
 
@@ -487,6 +619,10 @@ class Scene(Strict):
     cameras: Annotated[list[CameraSpec], Field(min_length=1)]
     sequence: SequenceSpec | None = Field(
         None, description="make video: runs of frames with a moving belt and physics"
+    )
+    defects: dict[str, ClassDefectsSpec] = Field(
+        default_factory=dict,
+        description="class name -> the defects and faulty placements its products may have",
     )
     output: OutputSpec = OutputSpec()
 
@@ -557,6 +693,14 @@ class Scene(Strict):
                     (
                         ("objects", i, "surface"),
                         "objects are placed on the belt but `environment.belt` is not given",
+                    )
+                )
+        for name in self.defects:
+            if name not in self.classes:
+                problems.append(
+                    (
+                        ("defects", name),
+                        f"class {name!r} is not in `classes` ({', '.join(self.classes)})",
                     )
                 )
         belt = self.environment.belt

@@ -21,6 +21,9 @@ from groundforge.assets import procedural, textures
 from groundforge.assets.errors import AssetError
 from groundforge.assets.loader import load_mesh_file
 from groundforge.assets.meshes import content_key
+from groundforge.defects import Wanted, apply_defects, placement
+from groundforge.defects.plan import Plan, defect_names
+from groundforge.defects.plan import options as defect_options
 from groundforge.sampling.seeds import rng_for
 from groundforge.spec.errors import Problem, SceneError
 from groundforge.spec.load import LoadedScene, load_scene
@@ -133,6 +136,8 @@ class SceneSampler:
     def __init__(self, scene: Scene, seed: int):
         self.scene = scene
         self.seed = seed
+        # The batch's quota assignment (defects.plan); None: quota classes get no defects.
+        self.defect_plan: Plan | None = None
 
     # -- materials ---------------------------------------------------------------------------
 
@@ -181,13 +186,35 @@ class SceneSampler:
         groups = [g for g in self.scene.objects if g.surface == "bin"]
         if not groups:
             return []
+        poses = [b.object_to_world for b in bins]
+        dropped, spawns = self._bin_drops(shot, poses, first_id)
+        env = self.scene.environment
+        settle = max(env.bins[g.bin].settle_s for g in groups)
+        final = simulate(
+            None,
+            SpeedProfile(((0.0, 0.0),)),
+            spawns,
+            [settle],
+            floor=env.floor is not None,
+            static_bodies=bins,
+        )[0]
+        return [
+            dataclasses.replace(dropped[i], object_to_world=state.object_to_world)
+            for i, state in sorted(final.items())
+        ]
+
+    def _bin_drops(
+        self, shot: int, bin_poses: list[np.ndarray], first_id: int
+    ) -> tuple[dict[int, Body], list[Spawn]]:
+        """The products dropped into bins, at their starting poses, before physics."""
+        groups = [g for g in self.scene.objects if g.surface == "bin"]
         rng = rng_for(self.seed, shot, "bins")
         env = self.scene.environment
         spawns: list[Spawn] = []
         dropped: dict[int, Body] = {}
         heights = [spec.size[2] for spec in env.bins]
         for group in groups:
-            spec, bin_pose = env.bins[group.bin], bins[group.bin].object_to_world
+            spec, bin_pose = env.bins[group.bin], bin_poses[group.bin]
             for _ in range(int(group.count.sample(rng))):
                 name = group.asset.sample(rng)
                 parts = self.product_parts(name, rng)
@@ -205,19 +232,7 @@ class SceneSampler:
                 dropped[body.instance_id] = body
                 density = self.scene.assets[name].density
                 spawns.append(Spawn(body.instance_id, parts, pose, 0.0, density=density))
-        settle = max(env.bins[g.bin].settle_s for g in groups)
-        final = simulate(
-            None,
-            SpeedProfile(((0.0, 0.0),)),
-            spawns,
-            [settle],
-            floor=env.floor is not None,
-            static_bodies=bins,
-        )[0]
-        return [
-            dataclasses.replace(dropped[i], object_to_world=state.object_to_world)
-            for i, state in sorted(final.items())
-        ]
+        return dropped, spawns
 
     def product_body(
         self, name: str, parts: tuple[Part, ...], pose: np.ndarray, instance_id: int
@@ -241,7 +256,9 @@ class SceneSampler:
         )
         products = self.place_objects(shot, belt)
         bins = [b for b in bodies if b.name.startswith("bin")]
-        bodies += products + self.drop_into_bins(shot, bins, len(products) + 1)
+        products += self.drop_into_bins(shot, bins, len(products) + 1)
+        lateral = belt.belt_to_world[:3, 1] if belt is not None else np.array([0.0, 1.0, 0.0])
+        bodies += self.with_defects(shot, products, lateral)
         lights_rng = rng_for(self.seed, shot, "lights")
         lights = [make_light(spec, lights_rng) for spec in scene.lights]
         cameras = [
@@ -249,7 +266,80 @@ class SceneSampler:
             for spec in scene.cameras
         ]
         background = textures.srgb_to_linear(np.asarray(scene.environment.background_color))
-        return World(shot, 0.0, bodies, lights, cameras, _triple(background))
+        return World(
+            shot,
+            0.0,
+            bodies,
+            lights,
+            cameras,
+            _triple(background),
+            defect_labels=bool(scene.defects),
+        )
+
+    def roster(self, shot: int) -> list[tuple[int, str]]:
+        """(instance id, class) of the products of a shot as placed, before any defect."""
+        env = self.scene.environment
+        scenery_rng = rng_for(self.seed, shot, "scenery")
+        belt = sample_belt(env.belt, scenery_rng) if env.belt is not None else None
+        products = self.place_objects(shot, belt)
+        counted = [(b.instance_id, b.class_name) for b in products]
+        poses = [np.eye(4)] * len(env.bins)
+        dropped, _ = self._bin_drops(shot, poses, len(products) + 1)
+        return counted + [(i, dropped[i].class_name) for i in sorted(dropped)]
+
+    def with_defects(self, unit: int, products: list[Body], lateral: np.ndarray) -> list[Body]:
+        """The products with their defects and placement faults made (the scene's `defects`,
+        the batch's quota plan); defect ids are unique in the list, from 1."""
+        if not self.scene.defects:
+            return products
+        out: list[Body] = []
+        extra: list[Body] = []
+        next_instance = max((b.instance_id for b in products), default=0) + 1
+        next_defect = 1
+        for body in products:
+            names = defect_names(
+                self.scene, self.seed, unit, body.instance_id, body.class_name, self.defect_plan
+            )
+            if not names:
+                out.append(body)
+                continue
+            spec = self.scene.defects[body.class_name]
+            rng = rng_for(self.seed, unit, f"defect/{body.instance_id}")
+            wanted = []
+            for name in names:
+                kind = spec.kind_of(name)
+                severity, opts = defect_options(spec.types[name], rng)
+                t = spec.types[name]
+                if t.facing_camera:
+                    opts.facing = self._towards_camera(body)
+                if kind == "tipped":
+                    angle = float(t.angle_deg.sample(rng)) if t.angle_deg is not None else None
+                    body = placement.tipped(body, name, severity, angle, rng)
+                elif kind == "rotated":
+                    angle = float(t.angle_deg.sample(rng)) if t.angle_deg is not None else None
+                    body = placement.rotated(body, name, severity, angle, rng)
+                elif kind == "off_centre":
+                    offset = float(t.offset_m.sample(rng)) if t.offset_m is not None else None
+                    body = placement.off_centre(body, name, severity, offset, lateral, rng)
+                elif kind == "doubled":
+                    body, twin = placement.doubled(body, name, severity, next_instance, rng)
+                    next_instance += 1
+                    extra.append(twin)
+                else:
+                    wanted.append(Wanted(name, kind, severity, opts))
+            body = apply_defects(body, wanted, next_defect, rng)
+            next_defect += len(wanted)
+            out.append(body)
+        return out + extra
+
+    def _towards_camera(self, body: Body) -> np.ndarray:
+        """Unit direction, in the body's frame, from its centre to the first camera's nominal
+        position (the middle of each coordinate's range)."""
+        position = np.array([_nominal(p) for p in self.scene.cameras[0].position])
+        pose = np.asarray(body.object_to_world, np.float64)
+        centre = pose[:3, :3] @ body.bounds.mean(axis=0) + pose[:3, 3]
+        direction = pose[:3, :3].T @ (position - centre)
+        return direction / max(np.linalg.norm(direction), 1e-12)
 
     def place_objects(self, shot: int, belt: Belt | None) -> list[Body]:
         """Products of every group placed at the start (not those that arrive over time),
@@ -447,6 +537,14 @@ def _read_picture(path: str) -> np.ndarray:
 
     with Image.open(path) as im:
         return np.asarray(im.convert("RGB"))
+
+
+def _nominal(value) -> float:
+    """A distribution's middle: of its range when bounded, else its mean."""
+    lo, hi = value.support()
+    if np.isfinite(lo) and np.isfinite(hi):
+        return (lo + hi) / 2
+    return float(value.mean)
 
 
 def _ref_key(ref) -> str:

@@ -70,7 +70,7 @@ class SequenceSampler:
         scenery_rng = rng_for(self.seed, first, "scenery")
         belt = sample_belt(env.belt, scenery_rng) if env.belt is not None else None
         speed = self.speed_profile(first)
-        arrivals = self.arrivals(first, belt, speed)
+        arrivals = self._with_defects(sequence, self.arrivals(first, belt, speed), belt)
         times = [f * self.dt for f in range(self.frames)]
         states = simulate(
             belt,
@@ -131,9 +131,38 @@ class SequenceSampler:
                     background,
                     sequence=sequence,
                     frame=f,
+                    defect_labels=bool(scene.defects),
                 )
             )
         return worlds
+
+    def roster(self, sequence: int) -> list[tuple[int, str]]:
+        """(instance id, class) of every product of a sequence, before any defect."""
+        first = self.shot(sequence, 0)
+        env = self.scene.environment
+        scenery_rng = rng_for(self.seed, first, "scenery")
+        belt = sample_belt(env.belt, scenery_rng) if env.belt is not None else None
+        arrivals = self.arrivals(first, belt, self.speed_profile(first))
+        return [(a.body.instance_id, a.body.class_name) for a in arrivals]
+
+    def _with_defects(
+        self, sequence: int, arrivals: list[Arrival], belt: Belt | None
+    ) -> list[Arrival]:
+        """Arrivals with their products' defects made; a doubled product's twin arrives with
+        it."""
+        if not self.scene.defects:
+            return arrivals
+        lateral = belt.belt_to_world[:3, 1] if belt is not None else np.array([0.0, 1.0, 0.0])
+        bodies = self.stills.with_defects(sequence, [a.body for a in arrivals], lateral)
+        times = {a.body.instance_id: a.time for a in arrivals}
+        out = []
+        for body in bodies:
+            if body.instance_id in times:
+                out.append(Arrival(body, times[body.instance_id]))
+            else:  # a twin: it arrives with its partner
+                partner = next(d.params["partner"] for d in body.defects if d.kind == "doubled")
+                out.append(Arrival(body, times[partner]))
+        return out
 
     def _spawn(self, arrival: Arrival, belt: Belt | None, speed: SpeedProfile) -> Spawn:
         """A product handed to physics already moving with the belt under it: set down at rest

@@ -244,6 +244,8 @@ class World:
     # Sequences: which one this shot belongs to and its frame within it; None for stills.
     sequence: int | None = None
     frame: int | None = None
+    # Whether the scene declares defects: its images are then labelled normal or anomaly.
+    defect_labels: bool = False
 
     @property
     def objects(self) -> list[Body]:
