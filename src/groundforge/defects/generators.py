@@ -24,9 +24,7 @@ from groundforge.defects.surface import (
     face_areas,
     make_mesh,
     random_surface_point,
-    refine_near,
     sagitta,
-    split_faces,
 )
 from groundforge.world.state import Ghost, Mark, Material, Part
 
@@ -184,6 +182,12 @@ def stain(parts, defect_id, severity, options, rng) -> Result:
 # --- geometry ------------------------------------------------------------------------------
 
 
+def _surface_of(part: Part, index: int) -> str:
+    """The anti-aliasing surface name of a part (Part.surface), made up from its place when
+    it has none, so the pieces a defect makes of it and onto it keep blending as one."""
+    return part.surface if part.surface is not None else f"part{index}"
+
+
 def _with_part(parts, index, replacement: list[Part]) -> tuple[Part, ...]:
     return tuple(parts[:index]) + tuple(replacement) + tuple(parts[index + 1 :])
 
@@ -191,54 +195,27 @@ def _with_part(parts, index, replacement: list[Part]) -> tuple[Part, ...]:
 def dent(parts, defect_id, severity, options, rng) -> Result:
     """The surface pushed in: a smooth round hollow of radius r and depth up to r / 3."""
     index = _pick_part(parts, rng, options.part)
-    part = parts[index]
     radius = _size(options, _extent(parts) * rng.uniform(0.04, 0.08))
     depth = radius * (0.08 + 0.25 * severity)
-    centre, normal = random_surface_point(part.mesh, rng, options.facing)
-    mesh = refine_near(part.mesh, centre, radius * 1.2, radius / 6)
-    v = np.asarray(mesh.vertices, np.float64)
-    d = np.linalg.norm(v - centre, axis=1)
-    u = np.clip(d / radius, 0.0, 1.0)
-    w = np.where(d < radius, (1 - u**2) ** 2, 0.0)
-    moved = w > 0
-    if not moved.any():
-        raise DefectNotApplicable("the dent touched no vertex")
-    displaced = v - np.outer(w * depth, normal)
-    # Normal of the displaced height field h(d) = -depth w(d): tilt by its slope.
-    radial = v - centre
-    radial -= np.outer(radial @ normal, normal)
-    radial /= np.maximum(np.linalg.norm(radial, axis=1, keepdims=True), 1e-12)
-    slope = depth * 4 * u * (1 - u**2) / radius * (d < radius)  # -dh/dd
-    normals = np.asarray(mesh.normals, np.float64)
-    normals = normals / np.maximum(np.linalg.norm(normals, axis=1, keepdims=True), 1e-20)
-    tilted = normals + radial * slope[:, None]
-    new_normals = np.where(moved[:, None], tilted, np.asarray(mesh.normals, np.float64))
-    dented = make_mesh(displaced, mesh.faces, new_normals, mesh.uv, normalise=False)
-    changed = moved[np.asarray(mesh.faces)].any(axis=1)
-    patch, rest = split_faces(dented, changed)
-    ghost, _ = split_faces(mesh, changed)
-    new = [Part(patch, part.material, part.name, defect_id)]
-    if rest is not None:
-        new.insert(0, Part(rest, part.material, part.name))
-    params = {"radius_m": round(radius, 6), "depth_m": round(depth, 6), "part": part.name}
-    return Result(_with_part(parts, index, new), ghosts=(Ghost(ghost, defect_id),), params=params)
+    centre, normal = random_surface_point(parts[index].mesh, rng, options.facing)
+    mark = Mark(
+        "dent", defect_id, tuple(centre), tuple(centre + normal), radius, (0, 0, 0), 0, 0, depth
+    )
+    params = {"radius_m": round(radius, 6), "depth_m": round(depth, 6), "part": parts[index].name}
+    return Result(parts, (mark,), params=params)
 
 
 def hole(parts, defect_id, severity, options, rng) -> Result:
-    """A chip or hole: the surface within radius r of a point removed."""
+    """A chip or hole: the wall within radius r of a surface point cut away, through every
+    part there (a label and the body under it)."""
     index = _pick_part(parts, rng, options.part)
-    part = parts[index]
     radius = _size(options, _extent(parts) * rng.uniform(0.015, 0.04) * (0.5 + severity))
-    centre, _ = random_surface_point(part.mesh, rng, options.facing)
-    mesh = refine_near(part.mesh, centre, radius * 1.5, radius / 5)
-    tri = np.asarray(mesh.vertices, np.float64)[mesh.faces]
-    removed = np.linalg.norm(tri.mean(axis=1) - centre, axis=1) < radius
-    if not removed.any():
-        raise DefectNotApplicable("the hole removed no face")
-    gone, rest = split_faces(mesh, removed)
-    new = [Part(rest, part.material, part.name)] if rest is not None else []
-    params = {"radius_m": round(radius, 6), "part": part.name}
-    return Result(_with_part(parts, index, new), ghosts=(Ghost(gone, defect_id),), params=params)
+    centre, _ = random_surface_point(parts[index].mesh, rng, options.facing)
+    mark = Mark("hole", defect_id, tuple(centre), tuple(centre), radius, (0, 0, 0), 0, 0)
+    clip = (*(float(c) for c in centre), float(radius))
+    ghosts = tuple(Ghost(p.mesh, defect_id, clip) for p in parts)
+    params = {"radius_m": round(radius, 6), "part": parts[index].name}
+    return Result(parts, (mark,), ghosts, params=params)
 
 
 def missing_part(parts, defect_id, severity, options, rng) -> Result:
@@ -280,7 +257,7 @@ def contamination(parts, defect_id, severity, options, rng) -> Result:
     palette = ((0.03, 0.03, 0.03), (0.3, 0.18, 0.06), (0.6, 0.6, 0.55), (0.05, 0.12, 0.3))
     colour = options.color or palette[int(rng.integers(0, len(palette)))]
     material = Material(base_color=tuple(float(c) for c in colour), roughness=0.8)
-    extra = Part(mesh, material, "contamination", defect_id)
+    extra = Part(mesh, material, "contamination", defect_id, _surface_of(parts[index], index))
     params = {"shape": shape, "radius_m": round(radius, 6), "part": parts[index].name}
     return Result(tuple(parts) + (extra,), params=params)
 
@@ -321,7 +298,7 @@ def misprint(parts, defect_id, severity, options, rng) -> Result:
         params = {}
     printed = np.asarray(out, np.uint8)
     material = dataclasses.replace(part.material, texture=printed, texture_key=content_key(printed))
-    new = Part(part.mesh, material, part.name, defect_id)
+    new = Part(part.mesh, material, part.name, defect_id, _surface_of(part, index))
     params = {"mode": mode, "part": part.name, **params}
     return Result(_with_part(parts, index, [new]), params=params)
 

@@ -113,32 +113,6 @@ def sagitta(chord: float, radius: float) -> float:
     return radius - np.sqrt(radius**2 - (chord / 2) ** 2)
 
 
-def refine_near(mesh: Mesh, centre: np.ndarray, reach: float, max_edge: float) -> Mesh:
-    """The mesh with every triangle within `reach` of `centre` split until no edge there is
-    longer than `max_edge` (at most 7 rounds). Normals and uv are interpolated linearly, so
-    the refined mesh shades like the original."""
-    vertices = np.asarray(mesh.vertices, np.float64)
-    faces = np.asarray(mesh.faces, np.int64)
-    attributes = {
-        "normal": np.asarray(mesh.normals, np.float64),
-        "uv": np.asarray(mesh.uv, np.float64),
-    }
-    for _ in range(7):
-        tri = vertices[faces]
-        closest = trimesh.triangles.closest_point(tri, np.repeat(centre[None], len(tri), 0))
-        near = np.linalg.norm(closest - centre, axis=1) < reach
-        edges = np.linalg.norm(tri - np.roll(tri, 1, axis=1), axis=2).max(axis=1)
-        split = np.nonzero(near & (edges > max_edge))[0]
-        if len(split) == 0:
-            break
-        vertices, faces, attributes = trimesh.remesh.subdivide(
-            vertices, faces, face_index=split, vertex_attributes=attributes
-        )
-    # Not renormalised: the shader normalises per fragment, so linear normals interpolate
-    # across the new vertices exactly as across the old triangle.
-    return make_mesh(vertices, faces, attributes["normal"], attributes["uv"], normalise=False)
-
-
 def make_mesh(vertices, faces, normals, uv, normalise: bool = True) -> Mesh:
     """A Mesh from arrays, with its content key."""
     vertices = np.ascontiguousarray(vertices, np.float32)
@@ -149,25 +123,3 @@ def make_mesh(vertices, faces, normals, uv, normalise: bool = True) -> Mesh:
     normals = np.ascontiguousarray(n, np.float32)
     uv = np.ascontiguousarray(uv, np.float32)
     return Mesh(vertices, faces, normals, uv, content_key(vertices, faces, normals, uv))
-
-
-def split_faces(mesh: Mesh, keep: np.ndarray) -> tuple[Mesh | None, Mesh | None]:
-    """(the faces where `keep` is true, the others), each as its own compact mesh; None for
-    an empty side."""
-    out = []
-    for mask in (keep, ~keep):
-        faces = np.asarray(mesh.faces)[mask]
-        if len(faces) == 0:
-            out.append(None)
-            continue
-        used, inverse = np.unique(faces.reshape(-1), return_inverse=True)
-        out.append(
-            make_mesh(
-                np.asarray(mesh.vertices)[used],
-                inverse.reshape(-1, 3),
-                np.asarray(mesh.normals)[used],
-                np.asarray(mesh.uv)[used],
-                normalise=False,
-            )
-        )
-    return out[0], out[1]

@@ -56,28 +56,36 @@ class Part:
     """One mesh with one material; a product is one or more parts sharing a pose.
 
     name: the product's material slot (body, cap, label, ...); empty for meshes from files.
-    defect_id: when not 0, every pixel of this part belongs to that defect of its body (a
-    dented patch, a misprinted label, a foreign object).
+    defect_id: when not 0, every pixel of this part belongs to that defect (a dented patch,
+    a misprinted label, a foreign object).
+    surface: parts of one body with the same surface name anti-alias as one surface; defects
+    give the pieces of a part they cut, and what they add onto it, the name of that part, so
+    a defect too small for any pixel centre changes no pixel. None: a surface of its own.
     """
 
     mesh: Mesh
     material: Material
     name: str = ""
     defect_id: int = 0
+    surface: str | None = None
 
 
-MarkKind = Literal["stain", "scratch", "crack"]
-MARK_KINDS: tuple[MarkKind, ...] = ("stain", "scratch", "crack")
+MarkKind = Literal["stain", "scratch", "crack", "dent", "hole"]
+MARK_KINDS: tuple[MarkKind, ...] = ("stain", "scratch", "crack", "dent", "hole")
 
 
 @dataclass(frozen=True)
 class Mark:
-    """A surface defect painted by the engine: a capsule in the object frame (a sphere when
+    """A surface defect drawn by the engine: a capsule in the object frame (a sphere when
     p0 == p1). Surface points within `radius` of the segment p0-p1 take the mark.
 
-    Colour: the albedo blends towards `color` (linear RGB) by `opacity`, fading to the rim
-    for stains; scratches and cracks also tilt the normal as a groove of relative `depth`
-    (0: flat) and set the roughness to `roughness`.
+    stain, scratch, crack: the albedo blends towards `color` (linear RGB) by `opacity`,
+    fading to the rim for stains; scratches and cracks also tilt the normal as a groove of
+    relative `depth` (0: flat) and set the roughness to `roughness`.
+    dent: the surface within `radius` of p0 is pushed in along -n, where p1 = p0 + n (the unit
+    normal at p0), by `depth` metres at the centre, falling smoothly to 0 at the rim: normals
+    and the depth pass follow, the silhouette does not.
+    hole: the surface within `radius` of p0 is cut away, on every part of the body.
     """
 
     kind: MarkKind
@@ -93,11 +101,13 @@ class Mark:
 
 @dataclass(frozen=True)
 class Ghost:
-    """Geometry a defect removed or displaced, as it was: drawn into the defect pass only,
-    where it would be seen, so the pass covers the pixels the removal changed."""
+    """Geometry a defect removed, as it was: drawn into the defect pass only, where it would
+    be seen, so the pass covers the pixels the removal changed. clip: (x, y, z, radius) in the
+    object frame: only the part of the mesh inside that sphere (a hole); None: all of it."""
 
     mesh: Mesh
     defect_id: int
+    clip: tuple[float, float, float, float] | None = None
 
 
 @dataclass(frozen=True)

@@ -382,13 +382,17 @@ class _Targets:
     coverage: moderngl.Texture | None
     zeros_u16: bytes
     attachments: list[Any]
+    msaa_ghosts: moderngl.Framebuffer | None = None  # per-sample defect ids, MSAA depth
+    defect_resolve: moderngl.Framebuffer | None = None
+    sample_defect: moderngl.Texture | None = None
+    defect_resolved: moderngl.Texture | None = None
     # The G-buffer plus an RG32F flow attachment, made when a world first has next poses.
     flow: moderngl.Texture | None = None
     gbuffer_flow: moderngl.Framebuffer | None = None
 
     def release(self) -> None:
         fbos = (self.gbuffer, self.gbuffer_flow, self.shade, self.ghosts, self.msaa, self.resolve)
-        for fbo in (*fbos, self.occlusion):
+        for fbo in (*fbos, self.msaa_ghosts, self.defect_resolve, self.occlusion):
             if fbo is not None:
                 fbo.release()
         for a in self.attachments:
@@ -468,7 +472,8 @@ def _write_array(prog: moderngl.Program, name: str, values: np.ndarray) -> None:
 
 
 MAX_MARKS = 32  # the mark arrays in shaders/gbuffer.frag.glsl have this length
-_MARK_CODES = {"stain": 0, "scratch": 1, "crack": 2}
+_MARK_CODES = {"stain": 0, "scratch": 1, "crack": 2, "dent": 3, "hole": 4}
+MAX_HOLES = 8  # the hole array in shaders/coverage.frag.glsl has this length
 
 
 def _set_marks(prog: moderngl.Program, marks: tuple) -> None:
@@ -489,6 +494,34 @@ def _set_marks(prog: moderngl.Program, marks: tuple) -> None:
         rows[3, i] = (m.defect_id, m.roughness, m.depth, 0.0)
     for name, values in zip(("u_mark_a", "u_mark_b", "u_mark_c", "u_mark_d"), rows, strict=True):
         _write_array(prog, name, values)
+
+
+def _set_holes(prog: moderngl.Program, marks: tuple) -> None:
+    """The body's holes as the coverage program's uniforms."""
+    holes = [m for m in marks if m.kind == "hole"][:MAX_HOLES]
+    prog["u_hole_count"].value = len(holes)
+    if holes:
+        rows = np.zeros((MAX_HOLES, 4), dtype=np.float32)
+        for i, m in enumerate(holes):
+            rows[i] = (*m.p0, m.radius)
+        _write_array(prog, "u_holes", rows)
+
+
+def _surface_ids(parts: tuple[Part, ...], last: int) -> tuple[list[int], int]:
+    """Anti-aliasing surface ids of a body's parts, counting on from `last`, and the last id
+    used. Parts that name the same `surface` share one, so a defect patch blends with the part
+    it was cut from exactly as that part did."""
+    ids, named = [], {}
+    for part in parts:
+        if part.surface is None:
+            last += 1
+            ids.append(last)
+        else:
+            if part.surface not in named:
+                last += 1
+                named[part.surface] = last
+            ids.append(named[part.surface])
+    return ids, last
 
 
 def _release_all(objects: tuple) -> None:
@@ -528,6 +561,8 @@ class RasterEngine(Engine):
         self._programs["gbuffer"]["u_texture"].value = _UNIT_BASE_COLOR
         self._mesh_vertex = mesh_vertex
         self._flow_program: moderngl.Program | None = None  # compiled on first use
+        self._sample_ghost: moderngl.Program | None = None
+        self._defect_resolves: dict[int, tuple[moderngl.Program, moderngl.VertexArray]] = {}
         self._count = self.ctx.program(
             vertex_shader=_shader("fullscreen.vert.glsl"),
             fragment_shader=_shader("depth.frag.glsl"),
@@ -574,6 +609,7 @@ class RasterEngine(Engine):
         self._draw_ghosts(targets, draws, projection)
         if targets.msaa is not None:
             self._draw_coverage(targets, draws, projection)
+            self._resolve_defects(targets, draws, projection)
         queries = self._draw_occlusion(targets, draws, projection)
         self._shade_pixels(targets, world, lights, shadows, camera)
         if targets.msaa is not None:
@@ -600,9 +636,13 @@ class RasterEngine(Engine):
         self._shadows = None
         self._queries.clear()  # moderngl 5 queries have no release; the context takes them
         self._shade_programs.clear()
-        for entry in self._resolve_programs.values():
+        for entry in (*self._resolve_programs.values(), *self._defect_resolves.values()):
             _release_all(entry)
         self._resolve_programs.clear()
+        self._defect_resolves.clear()
+        if self._sample_ghost is not None:
+            self._sample_ghost.release()
+            self._sample_ghost = None
         _release_all((self._count, self._count_vao))
         for program in self._programs.values():
             program.release()
@@ -671,9 +711,9 @@ class RasterEngine(Engine):
             prog["u_instance_id"].value = int(draw.body.instance_id)
             prog["u_class_id"].value = int(draw.body.class_id)
             _set_marks(prog, draw.body.marks)
-            for part in draw.body.parts:
-                surface_id += 1
-                prog["u_surface_id"].value = surface_id
+            ids, surface_id = _surface_ids(draw.body.parts, surface_id)
+            for part, part_surface in zip(draw.body.parts, ids, strict=True):
+                prog["u_surface_id"].value = part_surface
                 prog["u_part_defect"].value = int(part.defect_id)
                 if part.material is not last_material:
                     self._set_material(prog, part.material)
@@ -687,18 +727,59 @@ class RasterEngine(Engine):
         ghosted = [d for d in draws if d.body.ghosts]
         if not ghosted:
             return
-        prog = self._programs["ghost"]
-        targets.ghosts.use()
+        self._ghost_draws(self._programs["ghost"], targets.ghosts, ghosted, projection, "ghost")
+
+    def _ghost_draws(self, prog, fbo, ghosted: list[_Draw], projection, vao: str) -> None:
+        fbo.use()
         self.ctx.depth_func = "<="
-        self.ctx.depth_mask = False
         prog["u_projection"].write(_mat(projection))
         for draw in ghosted:
             prog["u_model_view"].write(_mat(draw.model_view))
             for ghost in draw.body.ghosts:
                 prog["u_defect_id"].value = int(ghost.defect_id)
-                self._mesh(ghost.mesh).vaos["ghost"].render(moderngl.TRIANGLES)
-        self.ctx.depth_mask = True
+                prog["u_clip"].value = ghost.clip or (0.0, 0.0, 0.0, 0.0)
+                self._vao(ghost.mesh, vao).render(moderngl.TRIANGLES)
         self.ctx.depth_func = "<"
+
+    def _resolve_defects(self, targets: _Targets, draws: list[_Draw], projection) -> None:
+        """The defect pass of a multisampled camera: the ghosts into the per-sample defect ids
+        (the coverage pass wrote the defect parts'), then per pixel the centre's defect, else
+        the largest any sample sees."""
+        ghosted = [d for d in draws if d.body.ghosts]
+        if ghosted:
+            self._ghost_draws(
+                self._sample_ghost_program(), targets.msaa_ghosts, ghosted, projection, "ghost_ms"
+            )
+        prog, fullscreen = self._defect_resolve_program(targets.samples)
+        targets.defect_resolve.use()
+        self.ctx.disable(moderngl.DEPTH_TEST)
+        targets.defect.use(location=0)
+        targets.sample_defect.use(location=1)
+        fullscreen.render(moderngl.TRIANGLES, vertices=3)
+        self.ctx.enable(moderngl.DEPTH_TEST)
+
+    def _sample_ghost_program(self) -> moderngl.Program:
+        if self._sample_ghost is None:
+            self._sample_ghost = self.ctx.program(
+                vertex_shader=self._mesh_vertex,
+                fragment_shader=_define(_shader("ghost.frag.glsl"), "SAMPLES"),
+            )
+        return self._sample_ghost
+
+    def _defect_resolve_program(self, samples: int) -> tuple[moderngl.Program, Any]:
+        entry = self._defect_resolves.get(samples)
+        if entry is None:
+            source = _shader("defect_resolve.frag.glsl").replace(
+                _GLSL_VERSION_LINE, f"{_GLSL_VERSION_LINE}#define SAMPLES {samples}\n", 1
+            )
+            prog = self.ctx.program(
+                vertex_shader=_shader("fullscreen.vert.glsl"), fragment_shader=source
+            )
+            prog["u_centre"].value = 0
+            prog["u_samples"].value = 1
+            entry = (prog, self.ctx.vertex_array(prog, []))
+            self._defect_resolves[samples] = entry
+        return entry
 
     def _gbuffer_flow_program(self) -> moderngl.Program:
         """The G-buffer program that also writes flow (gbuffer.frag with FLOW)."""
@@ -760,9 +841,11 @@ class RasterEngine(Engine):
         surface_id = 0
         for draw in draws:
             prog["u_model_view"].write(_mat(draw.model_view))
-            for part in draw.body.parts:
-                surface_id += 1
-                prog["u_surface_id"].value = float(surface_id)
+            _set_holes(prog, draw.body.marks)
+            ids, surface_id = _surface_ids(draw.body.parts, surface_id)
+            for part, part_surface in zip(draw.body.parts, ids, strict=True):
+                prog["u_surface_id"].value = float(part_surface)
+                prog["u_part_defect"].value = float(part.defect_id)
                 self._mesh(part.mesh).vaos["coverage"].render(moderngl.TRIANGLES)
 
     def _resolve(self, targets: _Targets, world: World) -> None:
@@ -849,7 +932,7 @@ class RasterEngine(Engine):
         normals = np.empty((height, width, 3), dtype=np.float32)
         targets.gbuffer.read_into(normals, components=3, attachment=3, dtype="f4")
         defect = np.empty((height, width), dtype=np.uint16)
-        targets.defect.read_into(defect)
+        (targets.defect_resolved or targets.defect).read_into(defect)
 
         flow_px = None
         if flow:
@@ -1044,21 +1127,39 @@ class RasterEngine(Engine):
         ]
         for t in (instance, semantic, depth, normals, albedo, surface, defect, shaded):
             t.filter = (moderngl.NEAREST, moderngl.NEAREST)
-        msaa = resolve = coverage = None
+        msaa = resolve = coverage = msaa_ghosts = defect_fbo = None
+        sample_defect = defect_resolved = None
         if samples:
             coverage = ctx.texture(size, 1, dtype="f4", samples=samples)
+            sample_defect = ctx.texture(size, 1, dtype="f4", samples=samples)
             msaa_depth = ctx.depth_renderbuffer(size, samples=samples)
             resolved = ctx.texture(size, 4, dtype="f4")
-            attachments += [coverage, msaa_depth, resolved]
-            msaa = ctx.framebuffer(color_attachments=[coverage], depth_attachment=msaa_depth)
+            defect_resolved = ctx.texture(size, 1, dtype="u2")
+            defect_resolved.filter = (moderngl.NEAREST, moderngl.NEAREST)
+            attachments += [coverage, sample_defect, msaa_depth, resolved, defect_resolved]
+            msaa = ctx.framebuffer(
+                color_attachments=[coverage, sample_defect], depth_attachment=msaa_depth
+            )
+            msaa_ghosts = ctx.framebuffer(
+                color_attachments=[sample_defect], depth_attachment=msaa_depth
+            )
+            msaa_ghosts.depth_mask = False
+            defect_fbo = ctx.framebuffer(color_attachments=[defect_resolved])
             resolve = ctx.framebuffer(color_attachments=[resolved])
+        # Ghosts are tested against the depth, never written into it.
+        ghosts = ctx.framebuffer(color_attachments=[defect], depth_attachment=gbuffer_depth)
+        ghosts.depth_mask = False
         targets = _Targets(
             samples=samples,
             gbuffer=ctx.framebuffer(
                 color_attachments=[instance, semantic, depth, normals, albedo, surface, defect],
                 depth_attachment=gbuffer_depth,
             ),
-            ghosts=ctx.framebuffer(color_attachments=[defect], depth_attachment=gbuffer_depth),
+            ghosts=ghosts,
+            msaa_ghosts=msaa_ghosts,
+            defect_resolve=defect_fbo,
+            sample_defect=sample_defect,
+            defect_resolved=defect_resolved,
             shade=ctx.framebuffer(color_attachments=[shaded]),
             msaa=msaa,
             resolve=resolve,
@@ -1099,13 +1200,13 @@ class RasterEngine(Engine):
         return entry
 
     def _vao(self, mesh: Mesh, name: str) -> moderngl.VertexArray:
-        """The vertex array of `mesh` for program `name`, or for the G-buffer's flow variant
-        ("flow"), which is made on first use so that stills never pay for it."""
+        """The vertex array of `mesh` for program `name`, or for a variant made on first use so
+        that worlds without need never pay for it: the G-buffer's flow variant ("flow") and
+        the multisampled ghost program ("ghost_ms")."""
         entry = self._mesh(mesh)
-        if name == "flow" and name not in entry.vaos:
-            entry.vaos[name] = self._vertex_array(
-                self._gbuffer_flow_program(), entry.vbo, entry.ibo
-            )
+        if name not in entry.vaos:
+            made = {"flow": self._gbuffer_flow_program, "ghost_ms": self._sample_ghost_program}
+            entry.vaos[name] = self._vertex_array(made[name](), entry.vbo, entry.ibo)
         return entry.vaos[name]
 
     def _vertex_array(

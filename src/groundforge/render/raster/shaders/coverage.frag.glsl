@@ -1,11 +1,25 @@
 #version 410 core
-// The multisampled pass: which surface each sample sees. A float target, because glClear of
-// an integer target is undefined in GL; ids stay exact up to 2^24.
+// The multisampled pass: which surface each sample sees, and which defect part, if any. Float
+// targets, because glClear of an integer target is undefined in GL; ids stay exact up to 2^24.
+// Holes (spheres in the object frame) are cut as in the G-buffer pass.
 
+in vec3 v_object;
+
+#define MAX_HOLES 8
 uniform float u_surface_id;
+uniform float u_part_defect;
+uniform int u_hole_count;
+uniform vec4 u_holes[MAX_HOLES];  // centre, radius
 
-out float o_surface;
+layout(location = 0) out float o_surface;
+layout(location = 1) out float o_defect;
 
 void main() {
+    for (int i = 0; i < u_hole_count; ++i) {
+        if (length(v_object - u_holes[i].xyz) < u_holes[i].w) {
+            discard;
+        }
+    }
     o_surface = u_surface_id;
+    o_defect = u_part_defect;
 }

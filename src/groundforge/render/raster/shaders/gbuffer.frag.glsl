@@ -17,8 +17,9 @@ uniform sampler2D u_texture;  // sRGB texture decoded by the sampler; 1x1 white 
 uniform mat4 u_model_view;    // object -> OpenCV camera frame (rigid), for mark normals
 
 // Defects. A part may belong wholly to one; marks are capsules in the object frame (see
-// world/state.py Mark): a: p0, radius; b: p1, kind (0 stain, 1 scratch, 2 crack);
-// c: linear colour, opacity; d: defect id, roughness, groove depth.
+// world/state.py Mark): a: p0, radius; b: p1 (dent: the unit normal at p0), kind (0 stain,
+// 1 scratch, 2 crack, 3 dent, 4 hole); c: linear colour, opacity; d: defect id, roughness,
+// groove depth (dent: metres).
 #define MAX_MARKS 32
 uniform uint u_part_defect;
 uniform int u_mark_count;
@@ -60,16 +61,39 @@ void main() {
     uint defect = u_part_defect;
     // Marks change the surface only where they claim it (distance < radius), so the defect
     // pass below covers every pixel they change.
+    float depth_offset = 0.0;
     for (int i = 0; i < u_mark_count; ++i) {
         vec3 p0 = u_mark_a[i].xyz;
-        vec3 axis = u_mark_b[i].xyz - p0;
-        float t = clamp(dot(v_object - p0, axis) / max(dot(axis, axis), 1e-20), 0.0, 1.0);
-        vec3 off = v_object - (p0 + t * axis);
+        int kind = int(u_mark_b[i].w + 0.5);
+        vec3 off;
+        if (kind >= 3) {  // dent, hole: a sphere about p0
+            off = v_object - p0;
+        } else {
+            vec3 axis = u_mark_b[i].xyz - p0;
+            float t = clamp(dot(v_object - p0, axis) / max(dot(axis, axis), 1e-20), 0.0, 1.0);
+            off = v_object - (p0 + t * axis);
+        }
         float r = length(off) / u_mark_a[i].w;
         if (r >= 1.0) {
             continue;
         }
-        int kind = int(u_mark_b[i].w + 0.5);
+        if (kind == 4) {  // hole: the surface is gone here
+            discard;
+        }
+        defect = uint(u_mark_d[i].x + 0.5);
+        if (kind == 3) {
+            // Dent: the surface pushed in along the centre's normal (b.xyz) by depth * w(r),
+            // w = (1 - r^2)^2, so its walls face the centre; the depth pass follows it.
+            vec3 inward = -u_mark_b[i].xyz;
+            vec3 radial = off - dot(off, inward) * inward;
+            float slope = u_mark_d[i].z * 4.0 * r * (1.0 - r * r) / u_mark_a[i].w;
+            if (dot(radial, radial) > 0.0) {
+                n = normalize(n - slope * normalize(mat3(u_model_view) * radial));
+            }
+            float w = (1.0 - r * r) * (1.0 - r * r);
+            depth_offset += (mat3(u_model_view) * (inward * u_mark_d[i].z * w)).z;
+            continue;
+        }
         float fade = kind == 0 ? 1.0 - r * r * r : 1.0;
         albedo = mix(albedo, u_mark_c[i].rgb, u_mark_c[i].a * fade);
         roughness = mix(roughness, u_mark_d[i].y, fade);
@@ -79,11 +103,10 @@ void main() {
             side -= n * dot(side, n);
             n = normalize(n - u_mark_d[i].z * side);
         }
-        defect = uint(u_mark_d[i].x + 0.5);
     }
     o_instance = u_instance_id;
     o_class = u_class_id;
-    o_depth = v_eye.z;
+    o_depth = v_eye.z + depth_offset;
     o_normal = vec4(n, u_metallic);
     o_albedo = vec4(albedo, roughness);
     o_surface = u_surface_id;
