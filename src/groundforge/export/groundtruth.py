@@ -56,6 +56,9 @@ def manifest_line(
         }
         for o in objects
     ]
+    if "anomaly" in annotation:
+        for box, o in zip(boxes, objects, strict=True):
+            box["label-category-attributes"] = defect_attributes(o)
     line = {
         "source-ref": prefix + paths["image"],
         BOXES: {
@@ -80,4 +83,19 @@ def manifest_line(
     }
     if "flow" in annotation:
         line["flow-ref"] = prefix + annotation["flow"]
+    if "anomaly" in annotation:
+        line["defect-ref"] = prefix + annotation["defect_mask"]
+        line["anomaly"] = "anomaly" if annotation["anomaly"] else "normal"
     return line
+
+
+def defect_attributes(obj: dict) -> dict:
+    """An object's defects (those seen in this image) and placement faults as Ground Truth
+    label-category attributes: comma-separated names, "" when none."""
+    seen = [d["name"] for d in obj.get("defects", []) if d["pixel_count"] > 0]
+    faults = [f["name"] for f in obj.get("faults", [])]
+    return {
+        "defects": ",".join(seen),
+        "faults": ",".join(faults),
+        "condition": "defective" if seen or faults else "good",
+    }
