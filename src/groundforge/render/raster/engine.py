@@ -386,13 +386,19 @@ class _Targets:
     defect_resolve: moderngl.Framebuffer | None = None
     sample_defect: moderngl.Texture | None = None
     defect_resolved: moderngl.Texture | None = None
-    # The G-buffer plus an RG32F flow attachment, made when a world first has next poses.
+    msaa_defects: moderngl.Framebuffer | None = None  # surface and defect part per sample
+    # The G-buffer's colour attachments but the defect pass, and its depth; the framebuffers
+    # of its variants (with the defect pass, with flow) by (flow, defects), made on first use.
+    base_attachments: list[Any] = dataclasses.field(default_factory=list)
+    gbuffer_depth: Any = None
+    gbuffers: dict = dataclasses.field(default_factory=dict)
+    # An RG32F flow attachment, made when a world first has next poses.
     flow: moderngl.Texture | None = None
-    gbuffer_flow: moderngl.Framebuffer | None = None
 
     def release(self) -> None:
-        fbos = (self.gbuffer, self.gbuffer_flow, self.shade, self.ghosts, self.msaa, self.resolve)
-        for fbo in (*fbos, self.msaa_ghosts, self.defect_resolve, self.occlusion):
+        fbos = (self.shade, self.ghosts, self.msaa, self.msaa_defects, self.resolve)
+        others = (self.msaa_ghosts, self.defect_resolve, self.occlusion)
+        for fbo in (*fbos, *others, *self.gbuffers.values()):
             if fbo is not None:
                 fbo.release()
         for a in self.attachments:
@@ -507,6 +513,14 @@ def _set_holes(prog: moderngl.Program, marks: tuple) -> None:
         _write_array(prog, "u_holes", rows)
 
 
+def _has_defects(draws: list[_Draw]) -> bool:
+    """Whether any body in the view has a defect the engine draws: marks, ghosts, or a part
+    of a defect. Views without use the G-buffer variant without the defect pass."""
+    return any(
+        d.body.marks or d.body.ghosts or any(p.defect_id for p in d.body.parts) for d in draws
+    )
+
+
 def _surface_ids(parts: tuple[Part, ...], last: int) -> tuple[list[int], int]:
     """Anti-aliasing surface ids of a body's parts, counting on from `last`, and the last id
     used. Parts that name the same `surface` share one, so a defect patch blends with the part
@@ -552,15 +566,12 @@ class RasterEngine(Engine):
         self._programs = {
             name: self.ctx.program(vertex_shader=mesh_vertex, fragment_shader=_shader(frag))
             for name, frag in (
-                ("gbuffer", "gbuffer.frag.glsl"),
-                ("coverage", "coverage.frag.glsl"),
                 ("depth", "depth.frag.glsl"),
                 ("ghost", "ghost.frag.glsl"),
             )
         }
-        self._programs["gbuffer"]["u_texture"].value = _UNIT_BASE_COLOR
+        self._gbuffer_variants: dict[tuple, moderngl.Program] = {}
         self._mesh_vertex = mesh_vertex
-        self._flow_program: moderngl.Program | None = None  # compiled on first use
         self._sample_ghost: moderngl.Program | None = None
         self._defect_resolves: dict[int, tuple[moderngl.Program, moderngl.VertexArray]] = {}
         self._count = self.ctx.program(
@@ -605,16 +616,19 @@ class RasterEngine(Engine):
         self.ctx.disable(moderngl.CULL_FACE | moderngl.BLEND)
         # Geometry passes first and the passes that read their results last, so the
         # rasteriser's threads work on one while the next is being set up.
-        self._draw_gbuffer(targets, draws, projection, camera.K if flow else None)
-        self._draw_ghosts(targets, draws, projection)
+        defects = _has_defects(draws)
+        self._draw_gbuffer(targets, draws, projection, camera.K if flow else None, defects)
+        if defects:
+            self._draw_ghosts(targets, draws, projection)
         if targets.msaa is not None:
-            self._draw_coverage(targets, draws, projection)
-            self._resolve_defects(targets, draws, projection)
+            self._draw_coverage(targets, draws, projection, defects)
+            if defects:
+                self._resolve_defects(targets, draws, projection)
         queries = self._draw_occlusion(targets, draws, projection)
         self._shade_pixels(targets, world, lights, shadows, camera)
         if targets.msaa is not None:
             self._resolve(targets, world)
-        passes = self._read(targets, width, height, world, queries, flow)
+        passes = self._read(targets, width, height, world, queries, flow, defects)
 
         self._meshes.trim()
         self._textures.trim()
@@ -646,9 +660,9 @@ class RasterEngine(Engine):
         _release_all((self._count, self._count_vao))
         for program in self._programs.values():
             program.release()
-        if self._flow_program is not None:
-            self._flow_program.release()
-            self._flow_program = None
+        for program in self._gbuffer_variants.values():
+            program.release()
+        self._gbuffer_variants.clear()
         self._white.release()
         self.ctx.release()
         self.ctx = None
@@ -686,18 +700,22 @@ class RasterEngine(Engine):
         draws: list[_Draw],
         projection: np.ndarray,
         flow_K: np.ndarray | None = None,
+        defects: bool = False,
     ) -> None:
         """The exact passes and the material G-buffer, one sample per pixel centre; with
-        `flow_K` (the camera's (3, 3) intrinsics), also the flow of draws' next_model_view."""
-        if flow_K is None:
-            prog, fbo, vao_name = self._programs["gbuffer"], targets.gbuffer, "gbuffer"
-        else:
-            prog, fbo, vao_name = self._gbuffer_flow_program(), self._flow_fbo(targets), "flow"
+        `flow_K` (the camera's (3, 3) intrinsics), also the flow of draws' next_model_view;
+        with `defects`, the marks and the defect pass."""
+        flow = flow_K is not None
+        vao_name = ("flow" if flow else "gbuffer") + ("_defects" if defects else "")
+        prog = self._gbuffer_program(flow, defects)
+        fbo = self._gbuffer_fbo(targets, flow, defects)
+        if flow:
             prog["u_K"].write(np.ascontiguousarray(np.asarray(flow_K, np.float64).T, "f4"))
         fbo.use()
         fbo.clear(0.0, 0.0, 0.0, 0.0, depth=1.0)  # flow is 0 where no surface
         # glClear leaves integer targets undefined by the GL spec, so those are zeroed by upload.
-        for texture in (targets.instance, targets.semantic, targets.surface, targets.defect):
+        zeroed = (targets.instance, targets.semantic, targets.surface)
+        for texture in (*zeroed, targets.defect) if defects else zeroed:
             texture.write(targets.zeros_u16)
         self.ctx.depth_func = "<"
 
@@ -710,11 +728,13 @@ class RasterEngine(Engine):
                 prog["u_next_model_view"].write(_mat(draw.next_model_view))
             prog["u_instance_id"].value = int(draw.body.instance_id)
             prog["u_class_id"].value = int(draw.body.class_id)
-            _set_marks(prog, draw.body.marks)
+            if defects:
+                _set_marks(prog, draw.body.marks)
             ids, surface_id = _surface_ids(draw.body.parts, surface_id)
             for part, part_surface in zip(draw.body.parts, ids, strict=True):
                 prog["u_surface_id"].value = part_surface
-                prog["u_part_defect"].value = int(part.defect_id)
+                if defects:
+                    prog["u_part_defect"].value = int(part.defect_id)
                 if part.material is not last_material:
                     self._set_material(prog, part.material)
                     last_material = part.material
@@ -781,29 +801,53 @@ class RasterEngine(Engine):
             self._defect_resolves[samples] = entry
         return entry
 
-    def _gbuffer_flow_program(self) -> moderngl.Program:
-        """The G-buffer program that also writes flow (gbuffer.frag with FLOW)."""
-        if self._flow_program is None:
-            self._flow_program = self.ctx.program(
-                vertex_shader=_define(self._mesh_vertex, "FLOW"),
-                fragment_shader=_define(_shader("gbuffer.frag.glsl"), "FLOW"),
+    def _gbuffer_program(self, flow: bool, defects: bool) -> moderngl.Program:
+        """The G-buffer program, with optical flow (FLOW) and with the marks and the defect
+        pass (DEFECTS) when asked; variants are compiled on first use."""
+        key = (flow, defects)
+        prog = self._gbuffer_variants.get(key)
+        if prog is None:
+            names = [n for n, on in (("FLOW", flow), ("DEFECTS", defects)) if on]
+            prog = self.ctx.program(
+                vertex_shader=_define(self._mesh_vertex, *names),
+                fragment_shader=_define(_shader("gbuffer.frag.glsl"), *names),
             )
-            self._flow_program["u_texture"].value = _UNIT_BASE_COLOR
-            log.debug("flow variant of the G-buffer program compiled")
-        return self._flow_program
+            prog["u_texture"].value = _UNIT_BASE_COLOR
+            self._gbuffer_variants[key] = prog
+            log.debug("G-buffer program %s compiled", "+".join(names) or "plain")
+        return prog
 
-    def _flow_fbo(self, targets: _Targets) -> moderngl.Framebuffer:
-        """The G-buffer framebuffer of `targets` with the flow attachment added, made once."""
-        if targets.gbuffer_flow is None:
-            flow = self.ctx.texture(targets.depth.size, 2, dtype="f4")
-            flow.filter = (moderngl.NEAREST, moderngl.NEAREST)
-            targets.attachments.append(flow)
-            targets.flow = flow
-            targets.gbuffer_flow = self.ctx.framebuffer(
-                color_attachments=[*targets.gbuffer.color_attachments, flow],
-                depth_attachment=targets.gbuffer.depth_attachment,
+    def _coverage_program(self, defects: bool) -> moderngl.Program:
+        key = ("coverage", defects)
+        prog = self._gbuffer_variants.get(key)
+        if prog is None:
+            names = ("DEFECTS",) if defects else ()
+            prog = self.ctx.program(
+                vertex_shader=self._mesh_vertex,
+                fragment_shader=_define(_shader("coverage.frag.glsl"), *names),
             )
-        return targets.gbuffer_flow
+            self._gbuffer_variants[key] = prog
+        return prog
+
+    def _gbuffer_fbo(self, targets: _Targets, flow: bool, defects: bool) -> moderngl.Framebuffer:
+        """The G-buffer framebuffer, with the defect and the flow attachments as asked; made
+        on first use. Flow follows the defect pass when both are there (gbuffer.frag)."""
+        key = (flow, defects)
+        fbo = targets.gbuffers.get(key)
+        if fbo is None:
+            if flow and targets.flow is None:
+                texture = self.ctx.texture(targets.depth.size, 2, dtype="f4")
+                texture.filter = (moderngl.NEAREST, moderngl.NEAREST)
+                targets.attachments.append(texture)
+                targets.flow = texture
+            colour = [*targets.base_attachments]
+            colour += [targets.defect] if defects else []
+            colour += [targets.flow] if flow else []
+            fbo = self.ctx.framebuffer(
+                color_attachments=colour, depth_attachment=targets.gbuffer_depth
+            )
+            targets.gbuffers[key] = fbo
+        return fbo
 
     def _shade_pixels(
         self,
@@ -831,22 +875,29 @@ class RasterEngine(Engine):
         fullscreen.render(moderngl.TRIANGLES, vertices=3)
         self.ctx.enable(moderngl.DEPTH_TEST)
 
-    def _draw_coverage(self, targets: _Targets, draws: list[_Draw], projection: np.ndarray) -> None:
-        """The multisampled pass: which surface each sample sees."""
-        prog = self._programs["coverage"]
-        targets.msaa.use()
-        targets.msaa.clear(0.0, 0.0, 0.0, 0.0, depth=1.0)
+    def _draw_coverage(
+        self, targets: _Targets, draws: list[_Draw], projection: np.ndarray, defects: bool
+    ) -> None:
+        """The multisampled pass: which surface each sample sees (and, with `defects`, which
+        defect part)."""
+        prog = self._coverage_program(defects)
+        fbo = targets.msaa_defects if defects else targets.msaa
+        fbo.use()
+        fbo.clear(0.0, 0.0, 0.0, 0.0, depth=1.0)
         self.ctx.depth_func = "<"
         prog["u_projection"].write(_mat(projection))
         surface_id = 0
         for draw in draws:
             prog["u_model_view"].write(_mat(draw.model_view))
-            _set_holes(prog, draw.body.marks)
+            if defects:
+                _set_holes(prog, draw.body.marks)
             ids, surface_id = _surface_ids(draw.body.parts, surface_id)
             for part, part_surface in zip(draw.body.parts, ids, strict=True):
                 prog["u_surface_id"].value = float(part_surface)
-                prog["u_part_defect"].value = float(part.defect_id)
-                self._mesh(part.mesh).vaos["coverage"].render(moderngl.TRIANGLES)
+                if defects:
+                    prog["u_part_defect"].value = float(part.defect_id)
+                vao = "coverage_defects" if defects else "coverage"
+                self._vao(part.mesh, vao).render(moderngl.TRIANGLES)
 
     def _resolve(self, targets: _Targets, world: World) -> None:
         """Anti-aliased radiance: the average over samples of the colour of the surface each
@@ -919,6 +970,7 @@ class RasterEngine(Engine):
         world: World,
         queries: list[tuple[int, moderngl.Query]],
         flow: bool = False,
+        defects: bool = False,
     ) -> Passes:
         radiance = np.empty((height, width, 3), dtype=np.float32)
         source = targets.resolve if targets.resolve is not None else targets.shade
@@ -931,8 +983,9 @@ class RasterEngine(Engine):
         targets.depth.read_into(depth)
         normals = np.empty((height, width, 3), dtype=np.float32)
         targets.gbuffer.read_into(normals, components=3, attachment=3, dtype="f4")
-        defect = np.empty((height, width), dtype=np.uint16)
-        (targets.defect_resolved or targets.defect).read_into(defect)
+        defect = np.zeros((height, width), dtype=np.uint16)
+        if defects:
+            (targets.defect_resolved or targets.defect).read_into(defect)
 
         flow_px = None
         if flow:
@@ -1127,7 +1180,7 @@ class RasterEngine(Engine):
         ]
         for t in (instance, semantic, depth, normals, albedo, surface, defect, shaded):
             t.filter = (moderngl.NEAREST, moderngl.NEAREST)
-        msaa = resolve = coverage = msaa_ghosts = defect_fbo = None
+        msaa = resolve = coverage = msaa_ghosts = defect_fbo = msaa_defects = None
         sample_defect = defect_resolved = None
         if samples:
             coverage = ctx.texture(size, 1, dtype="f4", samples=samples)
@@ -1137,7 +1190,8 @@ class RasterEngine(Engine):
             defect_resolved = ctx.texture(size, 1, dtype="u2")
             defect_resolved.filter = (moderngl.NEAREST, moderngl.NEAREST)
             attachments += [coverage, sample_defect, msaa_depth, resolved, defect_resolved]
-            msaa = ctx.framebuffer(
+            msaa = ctx.framebuffer(color_attachments=[coverage], depth_attachment=msaa_depth)
+            msaa_defects = ctx.framebuffer(
                 color_attachments=[coverage, sample_defect], depth_attachment=msaa_depth
             )
             msaa_ghosts = ctx.framebuffer(
@@ -1149,12 +1203,15 @@ class RasterEngine(Engine):
         # Ghosts are tested against the depth, never written into it.
         ghosts = ctx.framebuffer(color_attachments=[defect], depth_attachment=gbuffer_depth)
         ghosts.depth_mask = False
+        base = [instance, semantic, depth, normals, albedo, surface]
+        gbuffer = ctx.framebuffer(color_attachments=base, depth_attachment=gbuffer_depth)
         targets = _Targets(
             samples=samples,
-            gbuffer=ctx.framebuffer(
-                color_attachments=[instance, semantic, depth, normals, albedo, surface, defect],
-                depth_attachment=gbuffer_depth,
-            ),
+            gbuffer=gbuffer,
+            gbuffers={(False, False): gbuffer},
+            base_attachments=base,
+            gbuffer_depth=gbuffer_depth,
+            msaa_defects=msaa_defects,
             ghosts=ghosts,
             msaa_ghosts=msaa_ghosts,
             defect_resolve=defect_fbo,
@@ -1205,7 +1262,15 @@ class RasterEngine(Engine):
         the multisampled ghost program ("ghost_ms")."""
         entry = self._mesh(mesh)
         if name not in entry.vaos:
-            made = {"flow": self._gbuffer_flow_program, "ghost_ms": self._sample_ghost_program}
+            made = {
+                "gbuffer": lambda: self._gbuffer_program(False, False),
+                "flow": lambda: self._gbuffer_program(True, False),
+                "gbuffer_defects": lambda: self._gbuffer_program(False, True),
+                "flow_defects": lambda: self._gbuffer_program(True, True),
+                "coverage": lambda: self._coverage_program(False),
+                "coverage_defects": lambda: self._coverage_program(True),
+                "ghost_ms": self._sample_ghost_program,
+            }
             entry.vaos[name] = self._vertex_array(made[name](), entry.vbo, entry.ibo)
         return entry.vaos[name]
 

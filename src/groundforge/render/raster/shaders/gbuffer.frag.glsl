@@ -1,6 +1,8 @@
 #version 410 core
 // The exact passes and the G-buffer for deferred shading, one sample per pixel centre.
-// With FLOW defined (after the version line, by the engine), also forward optical flow.
+// With FLOW defined (after the version line, by the engine), also forward optical flow; with
+// DEFECTS, the body's surface marks and the defect pass. Worlds without defects use the variant
+// without them and pay nothing for them.
 
 in vec3 v_eye;         // OpenCV camera frame, metres
 in vec3 v_normal_eye;
@@ -14,6 +16,7 @@ uniform vec3 u_base_color;
 uniform float u_metallic;
 uniform float u_roughness;
 uniform sampler2D u_texture;  // sRGB texture decoded by the sampler; 1x1 white when none
+#ifdef DEFECTS
 uniform mat4 u_model_view;    // object -> OpenCV camera frame (rigid), for mark normals
 
 // Defects. A part may belong wholly to one; marks are capsules in the object frame (see
@@ -27,6 +30,7 @@ uniform vec4 u_mark_a[MAX_MARKS];
 uniform vec4 u_mark_b[MAX_MARKS];
 uniform vec4 u_mark_c[MAX_MARKS];
 uniform vec4 u_mark_d[MAX_MARKS];
+#endif
 
 layout(location = 0) out uint o_instance;
 layout(location = 1) out uint o_class;
@@ -34,12 +38,17 @@ layout(location = 2) out float o_depth;
 layout(location = 3) out vec4 o_normal;  // xyz: unit camera-frame normal; w: metallic
 layout(location = 4) out vec4 o_albedo;  // rgb: linear base colour; a: roughness
 layout(location = 5) out uint o_surface;
-layout(location = 6) out uint o_defect;  // defect id within the body; 0: none
+#ifdef DEFECTS
+layout(location = 6) out uint o_defect;  // defect id (World-wide); 0: none
+#define FLOW_LOCATION 7
+#else
+#define FLOW_LOCATION 6
+#endif
 
 #ifdef FLOW
 in vec3 v_next_eye;  // where this surface point is in the next frame's camera frame, metres
 uniform mat3 u_K;    // OpenCV intrinsics, pixels
-layout(location = 7) out vec2 o_flow;  // pixels (du, dv); 0 where the point leaves the front
+layout(location = FLOW_LOCATION) out vec2 o_flow;  // pixels (du, dv); 0 where the point leaves the front
 #endif
 
 void main() {
@@ -58,10 +67,11 @@ void main() {
     // Texture rows go up top row first (at t = 0) while uv has v up, hence 1 - v.
     vec3 albedo = u_base_color * texture(u_texture, vec2(v_uv.x, 1.0 - v_uv.y)).rgb;
     float roughness = u_roughness;
+    float depth_offset = 0.0;
+#ifdef DEFECTS
     uint defect = u_part_defect;
     // Marks change the surface only where they claim it (distance < radius), so the defect
     // pass below covers every pixel they change.
-    float depth_offset = 0.0;
     for (int i = 0; i < u_mark_count; ++i) {
         vec3 p0 = u_mark_a[i].xyz;
         int kind = int(u_mark_b[i].w + 0.5);
@@ -104,13 +114,14 @@ void main() {
             n = normalize(n - u_mark_d[i].z * side);
         }
     }
+    o_defect = defect;
+#endif
     o_instance = u_instance_id;
     o_class = u_class_id;
     o_depth = v_eye.z + depth_offset;
     o_normal = vec4(n, u_metallic);
     o_albedo = vec4(albedo, roughness);
     o_surface = u_surface_id;
-    o_defect = defect;
 #ifdef FLOW
     // A rigid motion is affine, so the perspective-correct interpolation of the next position
     // is the next position of exactly the point seen at this centre; projecting it here, not
