@@ -338,3 +338,17 @@ def test_mesh_cache_stays_bounded_and_re_uploads(engine, monkeypatch):
         centres = np.arange(64) + 0.5
         side = int(((centres >= 32 - half) & (centres < 32 + half)).sum())
         assert p.unoccluded_pixels[1] == side * side
+
+
+def test_engines_in_one_process_keep_their_own_context():
+    """A second engine, made and closed between two renders of the first, changes nothing."""
+    scene = world([box((0.4, 0.4, 0.4), rigid(np.eye(3), [0, 0, 3]), instance_id=1)])
+    with RasterEngine(shadow_map_size=256) as first:
+        before = first.render(scene, small_camera())
+        with RasterEngine(shadow_map_size=256) as second:
+            other = second.render(scene, small_camera())
+        after = first.render(scene, small_camera())
+    assert np.array_equal(before.instance, after.instance)
+    assert np.array_equal(before.radiance, after.radiance)
+    assert np.array_equal(before.radiance, other.radiance)
+    assert (after.instance == 1).sum() > 0

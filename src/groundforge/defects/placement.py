@@ -69,6 +69,15 @@ def off_centre(body, name, severity, offset_m, lateral: np.ndarray, rng) -> Body
     return _with_fault(body, pose, name, "off_centre", severity, {"offset_m": round(offset, 6)})
 
 
+def missing(body, name, severity) -> Body:
+    """Left out of its place (a gap in a row, tray or pack): the body keeps its pose and its
+    parts as `clean_parts`, so labels can say where it should be, but has nothing to draw."""
+    fault = Defect(0, name, "missing", round(float(severity), 6), {})
+    return dataclasses.replace(
+        body, parts=(), clean_parts=body.shadow_parts, defects=body.defects + (fault,)
+    )
+
+
 def doubled(body, name, severity, partner_id: int, rng) -> tuple[Body, Body]:
     """A second product of the same kind touching this one side by side, or stacked on it."""
     pose = np.asarray(body.object_to_world, np.float64)

@@ -120,7 +120,11 @@ def label_defects(objects: list[dict], bodies: dict, passes: Passes) -> bool:
             entry = {"name": d.name, "kind": d.kind, "severity": d.severity, "params": d.params}
             if d.kind in PLACEMENT_FAULTS:
                 faults.append(entry)
-                anomaly = anomaly or obj["pixel_count"] > 0
+                # A missing product shows as the gap where it should be.
+                seen = obj["pixel_count"] > 0 or (
+                    d.kind == "missing" and obj["bbox_amodal"] is not None
+                )
+                anomaly = anomaly or seen
                 continue
             bbox, pixel_count = boxes.get(d.defect_id, (None, 0))
             defects.append(

@@ -47,16 +47,21 @@ class AmodalBox(NamedTuple):
 
 
 def body_points_camera(body: Body, camera: Camera) -> np.ndarray:
-    """(N, 3) float64 camera-frame vertices of all parts of `body`, metres."""
+    """(N, 3) float64 camera-frame vertices of all parts of `body`, metres (of the parts it
+    should have, for a product missing from its place)."""
     cam_from_obj = camera_from_object(body, camera)
-    points = [transform_points(cam_from_obj, part.mesh.vertices) for part in body.parts]
+    points = [transform_points(cam_from_obj, part.mesh.vertices) for part in _parts(body)]
     return np.concatenate(points) if points else np.zeros((0, 3))
+
+
+def _parts(body: Body):
+    return body.parts or body.shadow_parts
 
 
 def body_edges(body: Body) -> np.ndarray:
     """(3M, 2) int64 edges of all parts' triangles, indexing body_points_camera's rows."""
     edges, offset = [np.zeros((0, 2), dtype=np.int64)], 0
-    for part in body.parts:
+    for part in _parts(body):
         edges.append(mesh_edges(part.mesh.faces) + offset)
         offset += len(part.mesh.vertices)
     return np.concatenate(edges)

@@ -482,7 +482,7 @@ SURFACE_DEFECTS = (
     "misprint",
     "contamination",
 )
-PLACEMENT_FAULTS = ("tipped", "rotated", "off_centre", "doubled")
+PLACEMENT_FAULTS = ("tipped", "rotated", "off_centre", "doubled", "missing")
 DefectKind = Literal[
     "scratch",
     "crack",
@@ -496,6 +496,7 @@ DefectKind = Literal[
     "rotated",
     "off_centre",
     "doubled",
+    "missing",
 ]
 
 
@@ -511,7 +512,9 @@ class DefectTypeSpec(Strict):
         None,
         description="generator: scratch, crack, stain, dent, hole (chip), missing_part, "
         "misprint, contamination; placement faults tipped, rotated (out of tolerance), "
-        "off_centre, doubled (two products touching or stacked). Default: the entry's name",
+        "off_centre, doubled (two products touching or stacked), missing (left out of its "
+        "place: labelled where it should be, with no pixels; stills only). Default: the "
+        "entry's name",
     )
     severity: Real(ge=0, le=1) = Field(
         {"dist": "uniform", "min": 0.3, "max": 1.0},
@@ -695,7 +698,15 @@ class Scene(Strict):
                         "objects are placed on the belt but `environment.belt` is not given",
                     )
                 )
-        for name in self.defects:
+        for name, spec in self.defects.items():
+            for type_name in spec.types:
+                if self.sequence is not None and spec.kind_of(type_name) == "missing":
+                    problems.append(
+                        (
+                            ("defects", name, "types", type_name),
+                            "`missing` products are for stills only, not sequences",
+                        )
+                    )
             if name not in self.classes:
                 problems.append(
                     (

@@ -321,6 +321,8 @@ class SceneSampler:
                 elif kind == "off_centre":
                     offset = float(t.offset_m.sample(rng)) if t.offset_m is not None else None
                     body = placement.off_centre(body, name, severity, offset, lateral, rng)
+                elif kind == "missing":
+                    body = placement.missing(body, name, severity)
                 elif kind == "doubled":
                     body, twin = placement.doubled(body, name, severity, next_instance, rng)
                     next_instance += 1

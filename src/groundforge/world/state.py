@@ -157,7 +157,8 @@ class Body:
     @cached_property
     def bounds(self) -> np.ndarray:
         """(2, 3) float64: the object-frame box around all parts (parts never change)."""
-        b = np.stack([p.mesh.bounds for p in self.parts])
+        parts = self.parts or self.shadow_parts  # a missing product: where it should be
+        b = np.stack([p.mesh.bounds for p in parts])
         return np.stack([b[:, 0].min(axis=0), b[:, 1].max(axis=0)])
 
     def corners(self) -> np.ndarray:

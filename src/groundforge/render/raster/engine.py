@@ -598,6 +598,11 @@ class RasterEngine(Engine):
 
     def render(self, world: World, camera: Camera) -> Passes:
         """All passes of `world` seen by `camera`; row 0 of every array is the image top."""
+        # Another engine in this process may have made its own context current, or closed it.
+        with self.ctx:
+            return self._render(world, camera)
+
+    def _render(self, world: World, camera: Camera) -> Passes:
         width, height = int(camera.width), int(camera.height)
         targets = self._targets_for(width, height, self._samples(camera.msaa))
         lights = list(world.lights[:MAX_LIGHTS])
@@ -640,6 +645,7 @@ class RasterEngine(Engine):
         """Release every GL object and the context."""
         if self.ctx is None:
             return
+        self.ctx.__enter__()  # its objects are released in their own context
         self._meshes.clear()
         self._textures.clear()
         self._targets.clear()
@@ -1086,7 +1092,8 @@ class RasterEngine(Engine):
         if cached is not None and cached.world is world and cached.signature == signature:
             return cached.plans
 
-        casters = [b for b in world.bodies if b.cast_shadows and b.shadow_parts]
+        # A missing product (no parts) casts nothing: nothing stands there.
+        casters = [b for b in world.bodies if b.cast_shadows and b.parts and b.shadow_parts]
         # Fitted to the clean parts, so a defect moves no shadow-map texel.
         corners = body_world_corners(casters, clean=True).reshape(-1, 3)
         plans = [plan_shadow(light, corners, self.shadow_map_size) for light in lights]
