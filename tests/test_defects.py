@@ -134,8 +134,8 @@ QUOTA_SCENE = (
     .replace("region: [-0.14, 0.14, -0.1, 0.1]", "region: [-0.4, 0.4, -0.12, 0.12]")
     .split("cameras:")[0]
     + """cameras:
-  - {name: top, resolution: [48, 32], fov_deg: 80, position: [0.0, 0.0, 1.6],
-     look_at: [0, 0, 0.8], up: [0, 1, 0], msaa: 1}
+  - {name: top, resolution: [32, 16], fov_deg: 80, position: [0.0, 0.0, 1.6],
+     look_at: [0, 0, 0.8], up: [0, 1, 0], msaa: 1, sensor: {blur_sigma_px: 0}}
 """
     + QUOTA
 )
@@ -187,7 +187,7 @@ def labelled_defects(root: Path) -> tuple[int, set[tuple[int, int, str]]]:
     return len(products), defects
 
 
-@pytest.mark.parametrize("units", [7, 50])
+@pytest.mark.parametrize("units", [7, 50, 1000])
 def test_quotas_come_out_exactly_with_one_and_two_workers(quota_scene, tmp_path, units):
     found = {}
     for workers in (1, 2):
@@ -248,3 +248,101 @@ def test_doubled_products_touch_or_stack(tmp_path):
         )
         size = np.linalg.norm(body.bounds[1] - body.bounds[0])
         assert 0 < gap <= size  # side by side or one on the other, never apart
+
+
+def test_defect_sheet_has_a_tile_per_defect_type(tmp_path):
+    from PIL import Image
+    from typer.testing import CliRunner
+
+    from groundforge.cli import app
+
+    text = scene_with("defects:\n  bottle:\n    quota: 0.5\n    types: {stain: 1, tipped: 1}\n")
+    (tmp_path / "scene.yaml").write_text(text)
+    out = tmp_path / "sheet.png"
+    result = CliRunner().invoke(
+        app, ["defect-sheet", str(tmp_path / "scene.yaml"), "--out", str(out)]
+    )
+    assert result.exit_code == 0, result.output
+    with Image.open(out) as sheet:
+        assert sheet.size == (4 * 192, 192)  # two tiles fill the first row of four
+        tiles = np.asarray(sheet.convert("RGB"))
+    assert tiles[:, :384].std() > 10 and tiles[:, 384:].std() == 0  # two tiles, then empty
+
+    (tmp_path / "plain.yaml").write_text(SCENE)
+    result = CliRunner().invoke(app, ["defect-sheet", str(tmp_path / "plain.yaml")])
+    assert result.exit_code == 2 and "declares no `defects`" in result.output
+
+
+SEQUENCE = """\
+name: seq-defects
+seed: 5
+classes: [can, carton]
+assets:
+  can: {class: can, product: can}
+  carton: {class: carton, product: box}
+sequence: {fps: 10, frames: 4}
+environment:
+  belt: {length: 2.0, width: 0.5, height: 0.8, speed_mps: 0.3}
+objects:
+  - {asset: carton, count: 2, region: [-0.6, 0.2, -0.2, 0.2]}
+  - asset: {dist: choice, values: [can, carton]}
+    count: 3
+    spawn: {interval_s: 0.1, lanes: [-0.1, 0.1], drop_height_m: 0.02}
+lights:
+  - {type: directional, elevation_deg: 55, azimuth_deg: 120, intensity: 2.0}
+cameras:
+  - {name: top, resolution: [64, 48], fov_deg: 90, position: [0, 0, 1.8], look_at: [0, 0, 0.8],
+     up: [0, 1, 0], msaa: 1}
+defects:
+  carton:
+    quota: 0.5
+    types: {stain: 1, tipped: 1}
+"""
+
+
+def test_sequences_keep_each_products_defects_through_the_frames(tmp_path):
+    (tmp_path / "scene.yaml").write_text(SEQUENCE)
+    generate(tmp_path / "scene.yaml", tmp_path / "out", count=3)
+    per_object: dict[tuple[int, int], set] = {}
+    for path in (tmp_path / "out").glob("annotations/top/*.json"):
+        record = json.loads(path.read_text())
+        for obj in record["objects"]:
+            if obj["class_name"] != "carton":
+                continue
+            names = tuple(sorted(d["name"] for d in obj["defects"] + obj["faults"]))
+            per_object.setdefault((record["sequence"], obj["instance_id"]), set()).add(names)
+    assert all(len(v) == 1 for v in per_object.values())  # the same in every frame
+    defective = sum(1 for v in per_object.values() if next(iter(v)))
+    from groundforge.spec.load import load_scene
+    from groundforge.world.sequence import SequenceSampler
+
+    sampler = SequenceSampler(load_scene(tmp_path / "scene.yaml").scene, 5)
+    cartons = sum(c == "carton" for s in range(3) for _, c in sampler.roster(s))
+    seen_cartons = len(per_object)
+    assert seen_cartons == cartons  # the wide top camera sees every carton
+    assert defective == int(np.floor(0.5 * cartons + 0.5))
+
+
+def test_a_missing_product_is_labelled_where_it_should_be(engine):
+    text = scene_with("defects:\n  bottle:\n    types: {missing: 0.5}\n")
+    clean_worlds, gap_worlds = worlds(SCENE, range(8)), worlds(text, range(8))
+    missing = 0
+    for clean, gapped in zip(clean_worlds, gap_worlds, strict=True):
+        camera = clean.cameras[1]
+        gone = [b.instance_id for b in gapped.objects if b.defects]
+        passes = engine.render(gapped, camera)
+        before = engine.render(clean, camera)
+        for instance_id in gone:
+            assert not (passes.instance == instance_id).any()
+            assert (before.instance == instance_id).any()  # it was there, in view
+        from groundforge.labels.annotate import annotate
+
+        record = annotate(gapped, camera, passes)
+        listed = {o["instance_id"]: o for o in record["objects"]}
+        for instance_id in gone:
+            obj = listed[instance_id]
+            assert obj["pixel_count"] == 0 and obj["bbox_amodal"] is not None
+            assert [f["kind"] for f in obj["faults"]] == ["missing"]
+        assert record["anomaly"] == bool(gone)
+        missing += len(gone)
+    assert missing > 0

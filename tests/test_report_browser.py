@@ -9,32 +9,13 @@ import numpy as np
 import pytest
 from PIL import Image
 from playwright.sync_api import BrowserContext, Page, sync_playwright
+from report_scenes import small_scene
 from skimage import data
 
 from groundforge.report.build import build_report
 from groundforge.run.batch import generate
 
-SCENE = """\
-name: browser
-seed: 5
-classes: [bottle, can, carton]
-assets:
-  bottle: {class: bottle, product: bottle}
-  can: {class: can, product: can}
-  carton: {class: carton, product: box}
-environment:
-  belt: {length: 2.0, width: 0.5, height: 0.8}
-objects:
-  - asset: {dist: choice, values: [bottle, can, carton]}
-    count: {dist: randint, min: 3, max: 6}
-    region: [-0.4, 0.4, -0.23, 0.23]
-lights: [{type: directional, intensity: 2.0}, {type: ambient, intensity: 0.3}]
-cameras:
-  - {name: top, resolution: [128, 96], fov_deg: 60, position: [0, 0, 1.9], look_at: [0, 0, 0.8],
-     up: [0, 1, 0]}
-  - {name: side, resolution: [128, 96], fov_deg: 55, position: [0.2, -1.2, 1.4],
-     look_at: [0, 0, 0.85]}
-"""
+SCENE = small_scene("browser", 5)
 
 # Sections that every report with real photographs has. The rest are read from the page's nav,
 # so sections added to the report are checked without being named here.

@@ -6,33 +6,16 @@ import re
 from collections import Counter
 from pathlib import Path
 
+import numpy as np
 import pytest
+from report_scenes import small_scene
 from typer.testing import CliRunner
 
 from groundforge.cli import app
+from groundforge.report.build import ReportWriter, embedding_plots
 from groundforge.run.batch import generate
 
-SCENE = """\
-name: small
-seed: 3
-classes: [bottle, can, carton]
-assets:
-  bottle: {class: bottle, product: bottle}
-  can: {class: can, product: can}
-  carton: {class: carton, product: box}
-environment:
-  belt: {length: 2.0, width: 0.5, height: 0.8}
-objects:
-  - asset: {dist: choice, values: [bottle, can, carton]}
-    count: {dist: randint, min: 3, max: 6}
-    region: [-0.4, 0.4, -0.23, 0.23]
-lights: [{type: directional, intensity: 2.0}, {type: ambient, intensity: 0.3}]
-cameras:
-  - {name: top, resolution: [128, 96], fov_deg: 60, position: [0, 0, 1.9], look_at: [0, 0, 0.8],
-     up: [0, 1, 0]}
-  - {name: side, resolution: [128, 96], fov_deg: 55, position: [0.2, -1.2, 1.4],
-     look_at: [0, 0, 0.85]}
-"""
+SCENE = small_scene("small", 3)
 
 
 @pytest.fixture(scope="module")
@@ -110,7 +93,6 @@ def test_report_of_a_folder_that_is_no_dataset_fails_cleanly(tmp_path):
 
 
 def test_real_photographs_add_the_fidelity_section(dataset, tmp_path):
-    import numpy as np
     from PIL import Image
     from skimage import data
 
@@ -124,11 +106,12 @@ def test_real_photographs_add_the_fidelity_section(dataset, tmp_path):
         Image.fromarray(photo[y : y + 96, x : x + 128]).save(real / f"{i:02d}.png")
     out = tmp_path / "report"
     result = CliRunner().invoke(
-        app, ["report", str(dataset), "--out", str(out), "--real", str(real)]
+        app, ["report", str(dataset), "--out", str(out), "--real", str(real), "--embedder", "none"]
     )
     assert result.exit_code == 0, result.output
     page = (out / "report.html").read_text()
     assert "<h2>Fidelity against real images</h2>" in page
+    assert "Deep features" not in page
     assert "fewer than 100 images" in page
     tests = {r["features"]: float(r["auc"]) for r in read_csv(out / "csv" / "two_sample_tests.csv")}
     assert set(tests) == {"all", "colour", "luminance", "sharpness_noise", "spectrum", "texture"}
@@ -138,3 +121,44 @@ def test_real_photographs_add_the_fidelity_section(dataset, tmp_path):
     rows = read_csv(out / "csv" / "stat_brightness.csv")
     assert sum(int(r["real_count"]) for r in rows) == 12
     assert sum(int(r["count"]) for r in rows) == 8
+
+
+def test_power_spectrum_without_real_images_is_the_synthetic_ones(report):
+    rows = read_csv(report / "csv" / "power_spectrum.csv")
+    assert list(rows[0]) == ["frequency_cpp", "synthetic_power"]
+    freqs = [float(r["frequency_cpp"]) for r in rows]
+    # From one cycle across the images' 96 px shorter side up to Nyquist, increasing.
+    assert freqs[0] == pytest.approx(1 / 96) and freqs[-1] == pytest.approx(0.5)
+    assert freqs == sorted(freqs)
+    assert "<h2>Power spectrum</h2>" in (report / "report.html").read_text()
+
+
+def _two_clouds(n_synth: int, n_real: int):
+    rng = np.random.default_rng(0)
+    synth = rng.normal(size=(n_synth, 5))
+    real = rng.normal(size=(n_real, 5)) + 10.0
+    ids = (
+        [{"camera": "top", "shot": i} for i in range(n_synth)],
+        [{"image": f"{i}.png"} for i in range(n_real)],
+    )
+    return synth, real, ids
+
+
+def test_tsne_map_joins_the_pca_map_from_100_images(tmp_path):
+    synth, real, ids = _two_clouds(60, 50)
+    plots = embedding_plots(ReportWriter(tmp_path), "embedding", synth, real, ids)
+    assert [name for name, _ in plots] == ["embedding_pca", "embedding_tsne"]
+    rows = read_csv(tmp_path / "csv" / "embedding_tsne.csv")
+    assert [r["side"] for r in rows] == ["synthetic"] * 60 + ["real"] * 50
+    # Clouds 10 standard deviations apart: t-SNE keeps every point's nearest neighbour on its side.
+    xy = np.array([[float(r["x"]), float(r["y"])] for r in rows])
+    distances = np.linalg.norm(xy[:, None] - xy[None], axis=2) + np.eye(len(xy)) * 1e9
+    nearest = distances.argmin(axis=1)
+    assert all(rows[i]["side"] == rows[j]["side"] for i, j in enumerate(nearest))
+
+
+def test_fewer_than_100_images_get_the_pca_map_only(tmp_path):
+    synth, real, ids = _two_clouds(50, 49)
+    plots = embedding_plots(ReportWriter(tmp_path), "embedding", synth, real, ids)
+    assert [name for name, _ in plots] == ["embedding_pca"]
+    assert not (tmp_path / "csv" / "embedding_tsne.csv").exists()

@@ -10,6 +10,7 @@ from groundforge.report.fidelity import (
     classifier_two_sample_test,
     kid,
     ks_and_wasserstein,
+    nearest_neighbours,
     precision_recall_density_coverage,
     vendi_score,
 )
@@ -238,3 +239,60 @@ def test_ks_and_wasserstein_of_a_shifted_sample():
     # Supports [0, 1] and [3, 4] do not overlap; moving every point by 3 is the optimal transport.
     assert ks == 1.0
     assert w1 == pytest.approx(3.0)
+
+
+@pytest.mark.parametrize("columns", [6, 300])
+def test_c2st_auc_matches_a_scikit_learn_pipeline(columns):
+    # Out-of-fold scores of a standardised logistic regression, computed by sklearn's own
+    # pipeline and cross-validation helpers.
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.metrics import roc_auc_score
+    from sklearn.model_selection import StratifiedKFold, cross_val_predict
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    rng = np.random.default_rng(0)
+    real, synth = rng.normal(size=(20, columns)), rng.normal(size=(16, columns)) + 0.3
+    result = classifier_two_sample_test(real, synth, np.random.default_rng(5), 4, permutations=0)
+    # The folds' seed is the first draw of the generator handed to the test.
+    seed = int(np.random.default_rng(5).integers(0, 2**31 - 1))
+    X, y = np.concatenate([real, synth]), np.r_[np.zeros(20), np.ones(16)].astype(int)
+    model = make_pipeline(StandardScaler(), LogisticRegression(tol=1e-12, max_iter=100_000))
+    folds = StratifiedKFold(4, shuffle=True, random_state=seed)
+    scores = cross_val_predict(model, X, y, cv=folds, method="decision_function")
+    assert result["auc"] == pytest.approx(roc_auc_score(y, scores), abs=1e-12)
+    assert result["p_value"] == 1.0
+
+
+def test_feature_matrix_in_processes_keeps_input_order():
+    rng = np.random.default_rng(8)
+    images = [rng.integers(0, 256, (24, 32, 3), dtype=np.uint8) for _ in range(60)]
+    serial = np.stack([F.feature_vector(im) for im in images])
+    assert len(images) > F.PARALLEL_MIN_IMAGES
+    np.testing.assert_array_equal(F.feature_matrix(images, workers=2), serial)
+
+
+@pytest.mark.parametrize("shape", [(128, 128), (96, 160)])
+def test_mean_power_spectrum_of_white_noise_is_its_variance_under_the_window(shape):
+    rng = np.random.default_rng(4)
+    images = [
+        np.repeat(
+            np.clip(np.round(128 + rng.normal(0, 20, shape)), 0, 255).astype(np.uint8)[..., None],
+            3,
+            axis=2,
+        )
+        for _ in range(16)
+    ]
+    freqs = np.geomspace(0.05, 0.45, 12)
+    power = F.mean_power_spectrum(images, freqs)
+    # E|FFT(x w)|² = var(x) sum(w²) away from DC; per pixel, var(x) times the mean of w².
+    window = np.mean(np.hanning(shape[0]) ** 2) * np.mean(np.hanning(shape[1]) ** 2)
+    variance = np.mean([(im[..., 0] / 255.0).var() for im in images])
+    np.testing.assert_allclose(power, variance * window, rtol=0.15)
+
+
+def test_nearest_neighbours_are_sorted_by_distance():
+    reference = np.array([[0.0], [10.0], [3.0], [-1.0]])
+    indices, distances = nearest_neighbours(np.array([[2.0], [9.0]]), reference, 2)
+    assert indices.tolist() == [[2, 0], [1, 2]]
+    assert distances.tolist() == [[1.0, 2.0], [1.0, 6.0]]

@@ -177,16 +177,71 @@ def preview(
     console.print(f"contact sheet written to {target}", highlight=False)
 
 
+@app.command("defect-sheet")
+def defect_sheet_command(
+    scene: Annotated[str, typer.Argument(help="scene file, or the name of a built-in scene")],
+    out: Annotated[Path, typer.Option(help="PNG to write")] = Path("defect-types.png"),
+) -> None:
+    """Write a contact sheet of every defect type the scene declares, each cropped around
+    one example with its mask outlined."""
+    from groundforge.defects.sheet import defect_sheet
+    from groundforge.world.build import open_scene
+
+    try:
+        loaded = open_scene(scene)
+    except SceneError as err:
+        _fail(err.render())
+    if not loaded.scene.defects:
+        _fail(f"{loaded.source} declares no `defects`; add a `defects:` section (see the README)")
+    path = defect_sheet(loaded, out)
+    console.print(f"defect sheet written to {path}", highlight=False)
+
+
 @app.command()
 def report(
     dataset: Annotated[Path, typer.Argument(help="a dataset folder written by generate")],
     out: Annotated[
         Path | None, typer.Option(help="folder for report.html, plots/ and csv/")
     ] = None,
-    real: Annotated[Path | None, typer.Option(help="a folder of real photographs")] = None,
+    real: Annotated[
+        Path | None,
+        typer.Option(
+            help="real images to compare with: a folder, a SageMaker Ground Truth manifest "
+            "(.manifest, .jsonl) or a COCO .json; labels, when there, are compared too"
+        ),
+    ] = None,
+    real_images: Annotated[
+        Path | None,
+        typer.Option(
+            help="folder that the manifest's or COCO file's relative image paths are in "
+            "(default: the file's own folder)"
+        ),
+    ] = None,
+    match_format: Annotated[
+        bool,
+        typer.Option(
+            "--match-format",
+            help="resize both sets so their shorter side is the smaller of the two sets' median "
+            "shorter sides, and re-encode them as JPEG, before any statistic: file format then "
+            "cannot give the images away",
+        ),
+    ] = False,
+    jpeg_quality: Annotated[
+        int, typer.Option(min=1, max=100, help="JPEG quality of --match-format")
+    ] = 90,
+    embedder: Annotated[
+        str,
+        typer.Option(
+            help="network for the deep-feature comparison: efficientnet-lite0 (built in), "
+            "the path of a .onnx model, or none"
+        ),
+    ] = "efficientnet-lite0",
+    limit: Annotated[int, typer.Option(min=1, help="images per side whose statistics count")] = 300,
 ) -> None:
-    """Write the diversity report of a dataset (and its fidelity against real photographs):
+    """Write the diversity report of a dataset (and its fidelity against real images):
     one HTML file, its plots and their CSVs."""
+    from rich.markup import escape
+
     from groundforge.report.build import build_report
 
     if not (dataset / "dataset.json").is_file():
@@ -194,12 +249,23 @@ def report(
             f"{dataset} is not a groundforge dataset (no dataset.json); give the --out folder "
             "of a generate run"
         )
-    if real is not None and not real.is_dir():
-        _fail(f"--real {real} is not a folder; give a folder of real images")
+    if real is None and (match_format or real_images is not None):
+        _fail("--match-format and --real-images compare with real images: give --real too")
     try:
-        path = build_report(dataset, out or dataset / "report", real=real)
+        path = build_report(
+            dataset,
+            out or dataset / "report",
+            real=real,
+            limit=limit,
+            real_images_root=real_images,
+            match_format=match_format,
+            jpeg_quality=jpeg_quality,
+            embedder=None if embedder.lower() == "none" else embedder,
+        )
     except ValueError as err:
-        _fail(str(err))
+        # Messages quote JSON fields such as "bbox [x, y, width, height]", which rich would
+        # otherwise read as markup.
+        _fail(escape(str(err)))
     console.print(f"report written to {path}", highlight=False)
 
 
@@ -215,6 +281,63 @@ def schema(
         typer.echo(text, nl=False)
     else:
         out.write_text(text, encoding="utf-8")
+
+
+@app.command("export")
+def export_dataset(
+    dataset: Annotated[Path, typer.Argument(help="a dataset folder written by generate")],
+    export_format: Annotated[
+        str, typer.Option("--format", "-f", help="lookout, mvtec or coco-defects")
+    ],
+    out: Annotated[
+        Path | None,
+        typer.Option(help="folder to write (default: DATASET/lookout, DATASET/mvtec, DATASET)"),
+    ] = None,
+    prefix: Annotated[
+        str, typer.Option(help="lookout: put before every location, e.g. s3://bucket/data/")
+    ] = "",
+    test_share: Annotated[
+        float, typer.Option(help="share of images (mvtec: of normal ones) in the test split")
+    ] = 0.2,
+    crop: Annotated[bool, typer.Option("--crop", help="mvtec: one image per product")] = False,
+    crop_size: Annotated[int, typer.Option(min=1, help="mvtec: side of a crop, pixels")] = 256,
+    seed: Annotated[int, typer.Option(help="seed of the train/test split")] = 0,
+) -> None:
+    """Export a dataset with defects for anomaly detection: Lookout for Vision manifests, the
+    MVTec AD folder layout, or COCO with the defect types as categories."""
+    from groundforge.export.coco_defects import write_coco_defects
+    from groundforge.export.lookout import write_lookout
+    from groundforge.export.mvtec import write_mvtec
+
+    formats = ("lookout", "mvtec", "coco-defects")
+    if export_format not in formats:
+        _fail(f"--format {export_format!r} is not one of {', '.join(formats)}")
+    if not (dataset / "dataset.json").is_file():
+        _fail(
+            f"{dataset} is not a groundforge dataset (no dataset.json); give the --out folder "
+            "of a generate run"
+        )
+    if prefix and export_format != "lookout":
+        _fail("--prefix applies to --format lookout only; leave it out")
+    if crop and export_format != "mvtec":
+        _fail("--crop applies to --format mvtec only; leave it out")
+    try:
+        if export_format == "lookout":
+            result = write_lookout(dataset, out, prefix=prefix, test_share=test_share, seed=seed)
+            where = out or dataset / "lookout"
+        elif export_format == "mvtec":
+            result = write_mvtec(
+                dataset, out, test_share=test_share, seed=seed, crop=crop, crop_size=crop_size
+            )
+            where = out or dataset / "mvtec"
+        else:
+            where = write_coco_defects(dataset, out)
+            result = None
+    except ValueError as err:  # NoDefectLabels is one
+        _fail(str(err))
+    console.print(f"{export_format} export written to {where}", highlight=False)
+    if result is not None:
+        console.print(result, highlight=False)
 
 
 if __name__ == "__main__":

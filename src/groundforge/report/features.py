@@ -9,11 +9,19 @@ resolutions are compared at a similar scale; the single-statistic functions use 
 
 from __future__ import annotations
 
+import logging
+import multiprocessing
+import os
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+
 import numpy as np
 from scipy import ndimage
 from skimage.color import rgb2hsv
 from skimage.feature import graycomatrix, graycoprops, local_binary_pattern
 from skimage.transform import resize
+
+log = logging.getLogger(__name__)
 
 MAX_SIDE_PX = 512
 
@@ -28,6 +36,10 @@ SLOPE_BAND_CPP = (0.03, 0.25)
 HIGH_FREQ_CPP = 0.25
 
 GLCM_LEVELS = 32
+
+# Above this many images feature_matrix spreads the work over processes; below it, starting them
+# (each imports numpy, scipy and scikit-image, about a second) costs more than it saves.
+PARALLEL_MIN_IMAGES = 50
 
 FEATURE_GROUPS: dict[str, list[str]] = {
     "colour": [
@@ -250,10 +262,55 @@ def feature_vector(rgb: np.ndarray) -> np.ndarray:
     return np.array([stats[name] for name in FEATURE_NAMES], dtype=np.float64)
 
 
-def feature_matrix(images: list[np.ndarray]) -> np.ndarray:
-    """(n, D) float64 feature vectors of n (H, W, 3) uint8 images."""
-    return (
-        np.stack([feature_vector(rgb) for rgb in images])
-        if images
-        else np.zeros((0, len(FEATURE_NAMES)))
-    )
+def feature_matrix(images: list[np.ndarray], workers: int | None = None) -> np.ndarray:
+    """(n, D) float64 feature vectors of n (H, W, 3) uint8 images, in input order.
+
+    With more than PARALLEL_MIN_IMAGES images and workers > 1 (default: the CPU count) the
+    images are spread over that many processes, started with "spawn" so that no parent state
+    (GPU contexts, threads) is copied into them. A script that calls this needs the
+    `if __name__ == "__main__":` guard, as for any spawned process; without it the workers fail
+    and the images are done here, one after the other.
+    """
+    if not images:
+        return np.zeros((0, len(FEATURE_NAMES)))
+    workers = (os.cpu_count() or 1) if workers is None else workers
+    if workers < 2 or len(images) <= PARALLEL_MIN_IMAGES:
+        return np.stack([feature_vector(rgb) for rgb in images])
+    chunk = max(1, len(images) // (4 * workers))
+    context = multiprocessing.get_context("spawn")
+    try:
+        with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+            return np.stack(list(pool.map(feature_vector, images, chunksize=chunk)))
+    except BrokenProcessPool:
+        log.warning("feature worker processes failed to start; computing features serially")
+        return np.stack([feature_vector(rgb) for rgb in images])
+
+
+def image_spectrum(rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(freqs_cpp, power): radial power spectrum of the luma of rgb shrunk to MAX_SIDE_PX,
+    divided by its pixel count so that images of different sizes compare.
+
+    For white noise of variance s² the power is s² times the mean square of the Hann window
+    (about 9/64) at every frequency.
+    """
+    gray = luma(bounded(rgb))
+    freqs, power = radial_power_spectrum(gray)
+    return freqs, power / gray.size
+
+
+def spectrum_grid(images: list[np.ndarray], points: int = 40) -> np.ndarray:
+    """(points,) log-spaced frequencies, cycles per pixel, from the lowest that every image's
+    spectrum reaches (one cycle across its shorter side, after MAX_SIDE_PX) to 0.5."""
+    shortest = min(min(bounded(rgb).shape[:2]) for rgb in images)
+    return np.geomspace(1.0 / shortest, 0.5, points)
+
+
+def mean_power_spectrum(images: list[np.ndarray], freqs_cpp: np.ndarray) -> np.ndarray:
+    """(F,) mean over images of image_spectrum, each interpolated (log-log) at freqs_cpp."""
+    tiny = np.finfo(np.float64).tiny
+    total = np.zeros(len(freqs_cpp))
+    for rgb in images:
+        freqs, power = image_spectrum(rgb)
+        log_power = np.interp(np.log(freqs_cpp), np.log(freqs), np.log(np.maximum(power, tiny)))
+        total += np.exp(log_power)
+    return total / max(1, len(images))

@@ -1,8 +1,10 @@
 """Two-sample measures between real and synthetic feature matrices (n, D) and (m, D).
 
 All randomness comes from an np.random.Generator argument; global random state is never used.
-Distances here are between hand-crafted feature vectors (groundforge.report.features), not
-Inception embeddings, so none of the numbers is comparable with published FID or KID values.
+The report feeds these hand-crafted feature vectors (groundforge.report.features) or a
+network's embeddings (groundforge.report.embed), never Inception's, so none of the numbers is
+comparable with published FID or KID values. Also here: 2-D maps (PCA, t-SNE) and nearest
+neighbours of feature rows.
 """
 
 from __future__ import annotations
@@ -10,13 +12,18 @@ from __future__ import annotations
 import numpy as np
 from scipy import stats
 from scipy.spatial.distance import cdist
+from sklearn.decomposition import PCA
 from sklearn.linear_model import LogisticRegression
+from sklearn.manifold import TSNE
 from sklearn.metrics import roc_auc_score
-from sklearn.model_selection import StratifiedKFold, cross_val_predict
-from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import StandardScaler
+from sklearn.model_selection import StratifiedKFold
+from threadpoolctl import threadpool_limits
 
 from groundforge.report.features import FEATURE_GROUPS, FEATURE_NAMES
+
+# Up to this many columns the classifier test uses sklearn's Newton-Cholesky solver (a (D+1)²
+# system per step, fastest on small matrices); wider inputs, such as deep embeddings, L-BFGS.
+NEWTON_MAX_COLUMNS = 128
 
 
 def _seed(rng: np.random.Generator) -> int:
@@ -50,12 +57,25 @@ def standardise(X_real: np.ndarray, X_synth: np.ndarray) -> tuple[np.ndarray, np
     return (X_real - mean) / std, (X_synth - mean) / std
 
 
+def _standardised_folds(X_train: np.ndarray, X_test: np.ndarray):
+    """Both shifted and scaled by X_train's column means and stds (constant columns -> 1)."""
+    mean = X_train.mean(axis=0)
+    std = X_train.std(axis=0)
+    std = np.where(std > 0, std, 1.0)
+    return (X_train - mean) / std, (X_test - mean) / std
+
+
 def _out_of_fold_auc(X: np.ndarray, y: np.ndarray, folds: int, seed: int) -> float:
-    """ROC AUC of out-of-fold probabilities of a standardised logistic regression."""
-    model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000))
+    """ROC AUC of out-of-fold scores of a logistic regression on standardised columns."""
     splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
-    proba = cross_val_predict(model, X, y, cv=splitter, method="predict_proba")[:, 1]
-    return float(roc_auc_score(y, proba))
+    solver = "newton-cholesky" if X.shape[1] <= NEWTON_MAX_COLUMNS else "lbfgs"
+    scores = np.empty(len(y))
+    for train, test in splitter.split(X, y):
+        X_train, X_test = _standardised_folds(X[train], X[test])
+        model = LogisticRegression(solver=solver, max_iter=1000).fit(X_train, y[train])
+        scores[test] = model.decision_function(X_test)
+    # The decision value ranks the test images as the probability would: AUC is rank-based.
+    return float(roc_auc_score(y, scores))
 
 
 def _c2st(
@@ -82,7 +102,7 @@ def classifier_two_sample_test(
 ) -> dict:
     """{auc, p_value} of a classifier told to separate (n, D) X_real from (m, D) X_synth.
 
-    AUC comes from out-of-fold probabilities of a standardised logistic regression (0.5 means
+    AUC comes from out-of-fold scores of a standardised logistic regression (0.5 means
     indistinguishable, 1 means perfectly separable); the p-value is the share of label
     permutations whose AUC reaches the observed one, with the +1 correction. With
     per_group=True the result is {group: {auc, p_value}}, one test on each group's columns
@@ -99,15 +119,22 @@ def classifier_two_sample_test(
     X = np.concatenate([X_real, X_synth])
     y = np.concatenate([np.zeros(len(X_real), np.int64), np.ones(len(X_synth), np.int64)])
 
-    if not per_group:
-        return _c2st(X, y, rng, folds, permutations)
+    # BLAS threads only wait on each other over matrices this small, and badly so on a busy
+    # machine (ten times slower on two cores).
+    with threadpool_limits(limits=1, user_api="blas"):
+        if not per_group:
+            return _c2st(X, y, rng, folds, permutations)
+        return _per_group_c2st(X, y, rng, folds, permutations, groups or FEATURE_GROUPS, names)
 
+
+def _per_group_c2st(X, y, rng, folds, permutations, groups, names) -> dict:
+    """{group: {auc, p_value}}, one classifier test on each group's columns of X."""
     if len(names) != X.shape[1]:
         raise ValueError(
             f"names has {len(names)} entries but the matrices have {X.shape[1]} columns"
         )
     results = {}
-    for group, members in (groups or FEATURE_GROUPS).items():
+    for group, members in groups.items():
         columns = [names.index(name) for name in members]
         results[group] = _c2st(X[:, columns], y, rng, folds, permutations)
     return results
@@ -176,13 +203,14 @@ def kid(
     size = min(subset_size, len(real_feats), len(fake_feats))
     if size < 2:
         raise ValueError("kid needs at least 2 rows in each set")
-    values = [
-        _unbiased_mmd2(
-            real_feats[rng.choice(len(real_feats), size, replace=False)],
-            fake_feats[rng.choice(len(fake_feats), size, replace=False)],
-        )
-        for _ in range(subsets)
-    ]
+    with threadpool_limits(limits=1, user_api="blas"):
+        values = [
+            _unbiased_mmd2(
+                real_feats[rng.choice(len(real_feats), size, replace=False)],
+                fake_feats[rng.choice(len(fake_feats), size, replace=False)],
+            )
+            for _ in range(subsets)
+        ]
     return float(np.mean(values)), float(np.std(values))
 
 
@@ -215,3 +243,37 @@ def vendi_score(X: np.ndarray, kernel: str = "cosine", bandwidth: float | None =
     eigenvalues = np.clip(np.linalg.eigvalsh(K / n), 0.0, None)
     eigenvalues = eigenvalues[eigenvalues > 1e-12]
     return float(np.exp(-(eigenvalues * np.log(eigenvalues)).sum()))
+
+
+# t-SNE's perplexity (about the number of neighbours each point keeps close) must stay well
+# below the number of points; under this many points the 2-D view is PCA alone.
+TSNE_MIN_POINTS = 100
+TSNE_PERPLEXITY = 30.0
+
+
+def pca_2d(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(coords (n, 2), explained (2,)): the rows of (n, D) X on their first two principal axes,
+    and the share of the variance each axis carries."""
+    with threadpool_limits(limits=1):
+        pca = PCA(n_components=2, svd_solver="full").fit(X)
+        return pca.transform(X), pca.explained_variance_ratio_
+
+
+def tsne_2d(X: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """(n, 2) t-SNE map of (n, D) X, started from PCA, perplexity TSNE_PERPLEXITY at most."""
+    perplexity = min(TSNE_PERPLEXITY, (len(X) - 1) / 3.0)
+    tsne = TSNE(n_components=2, perplexity=perplexity, init="pca", random_state=_seed(rng))
+    # On a few hundred points OpenMP's threads mostly wait for each other: 5 to 15 times
+    # slower than one thread on a busy two-core machine.
+    with threadpool_limits(limits=1):
+        return tsne.fit_transform(X)
+
+
+def nearest_neighbours(
+    query: np.ndarray, reference: np.ndarray, k: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """(indices, distances), (q, k) each: the k rows of (n, D) reference nearest (Euclidean) to
+    each row of (q, D) query, nearest first; ties keep reference order."""
+    distances = cdist(query, reference)
+    order = np.argsort(distances, axis=1, kind="stable")[:, :k]
+    return order, np.take_along_axis(distances, order, axis=1)

@@ -7,7 +7,7 @@ are generated from them.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 from pydantic_core import PydanticCustomError
@@ -472,32 +472,13 @@ class OutputSpec(Strict):
 # ---------------------------------------------------------------------------------------------
 # Defects and faulty placement
 
-SURFACE_DEFECTS = (
-    "scratch",
-    "crack",
-    "stain",
-    "dent",
-    "hole",
-    "missing_part",
-    "misprint",
-    "contamination",
-)
-PLACEMENT_FAULTS = ("tipped", "rotated", "off_centre", "doubled", "missing")
-DefectKind = Literal[
-    "scratch",
-    "crack",
-    "stain",
-    "dent",
-    "hole",
-    "missing_part",
-    "misprint",
-    "contamination",
-    "tipped",
-    "rotated",
-    "off_centre",
-    "doubled",
-    "missing",
+SurfaceDefect = Literal[
+    "scratch", "crack", "stain", "dent", "hole", "missing_part", "misprint", "contamination"
 ]
+PlacementFault = Literal["tipped", "rotated", "off_centre", "doubled", "missing"]
+DefectKind = Literal[SurfaceDefect, PlacementFault]
+SURFACE_DEFECTS: tuple[str, ...] = get_args(SurfaceDefect)
+PLACEMENT_FAULTS: tuple[str, ...] = get_args(PlacementFault)
 
 
 class DefectTypeSpec(Strict):
