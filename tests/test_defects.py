@@ -346,3 +346,25 @@ def test_a_missing_product_is_labelled_where_it_should_be(engine):
         assert record["anomaly"] == bool(gone)
         missing += len(gone)
     assert missing > 0
+
+
+def test_the_report_counts_defects_by_type(quota_scene, tmp_path):
+    import csv
+
+    from groundforge.report.build import build_report
+
+    generate(quota_scene, tmp_path / "out", count=12)
+    build_report(tmp_path / "out", tmp_path / "report")
+    _, defects = labelled_defects(tmp_path / "out")
+    expected = Counter(name for _, _, name in defects)
+    with (tmp_path / "report" / "csv" / "defects_by_type.csv").open() as f:
+        rows = {r["name"]: int(r["products"]) for r in csv.DictReader(f)}
+    assert rows == dict(expected)
+    anomalies = sum(
+        json.loads(p.read_text())["anomaly"]
+        for p in (tmp_path / "out").glob("annotations/*/*.json")
+    )
+    with (tmp_path / "report" / "csv" / "image_condition.csv").open() as f:
+        conditions = {r["condition"]: int(r["images"]) for r in csv.DictReader(f)}
+    assert conditions["anomaly"] == anomalies
+    assert "Defects" in (tmp_path / "report" / "report.html").read_text()

@@ -264,7 +264,43 @@ def label_sections(writer: ReportWriter, reader: DatasetReader) -> tuple[list[di
             ],
         )
     )
+    if any("anomaly" in r for r in records):
+        defect_section(writer, records)
     return objects, classes
+
+
+def defect_section(writer: ReportWriter, records: list[dict]) -> None:
+    """Defects and faulty placement: how many of each type, how severe, how large in the
+    image, and how many images are anomalies."""
+    types = diversity.defect_counts(records)
+    writer.csv("defects_by_type", types)
+    writer.plot("defects_by_type", _bar(types, "name", "products", "Defective products per type"))
+    conditions = [
+        {"condition": c, "images": sum(bool(r.get("anomaly")) == (c == "anomaly") for r in records)}
+        for c in ("normal", "anomaly")
+    ]
+    writer.csv("image_condition", conditions)
+    writer.plot("image_condition", _bar(conditions, "condition", "images", "Images"))
+    seen = diversity.defect_rows(records)
+    writer.csv("defects", seen)
+    severities = [d["severity"] for d in seen]
+    writer.csv("defect_severity", diversity.histogram_rows(severities, 20, 0, 1, "severity"))
+    writer.plot("defect_severity", _hist(severities, 20, "Defect severity", "severity", 0, 1))
+    writer.sections.append(
+        Section(
+            "Defects",
+            "Per defect type, the products that have it (a product counts once however many "
+            "cameras see it) and the images that show it; an image is an anomaly when a defect "
+            "pixel or a faulty product is in view. Every defect seen, with its pixel count, "
+            "is in defects.csv.",
+            [
+                ("defects_by_type", "Defective products per type"),
+                ("image_condition", "Normal and anomalous images"),
+                ("defect_severity", "Severity of the defects seen"),
+            ],
+            [("Defects by type", types)],
+        )
+    )
 
 
 def sample_section(writer: ReportWriter, dataset: Path) -> None:

@@ -154,3 +154,50 @@ def centre_grid(objects: list[dict], bins: int = 16) -> np.ndarray:
     ys = [o["centre_y"] for o in objects]
     grid, _, _ = np.histogram2d(ys, xs, bins=bins, range=[[0, 1], [0, 1]])
     return grid
+
+
+def defect_rows(records: Iterable[dict]) -> list[dict]:
+    """One row per defect or placement fault of an object in an image (defects with their
+    pixels in that image; faults with the object's)."""
+    rows = []
+    for r in records:
+        for o in r["objects"]:
+            for d in o.get("defects", []):
+                if d["pixel_count"] > 0:
+                    rows.append(_defect_row(r, o, d, d["pixel_count"]))
+            for f in o.get("faults", []):
+                rows.append(_defect_row(r, o, f, o["pixel_count"]))
+    return rows
+
+
+def _defect_row(record: dict, obj: dict, defect: dict, pixels: int) -> dict:
+    return {
+        "camera": record["camera"]["name"],
+        "shot": record["shot"],
+        "instance_id": obj["instance_id"],
+        "class_name": obj["class_name"],
+        "name": defect["name"],
+        "kind": defect["kind"],
+        "severity": defect["severity"],
+        "pixel_count": int(pixels),
+    }
+
+
+def defect_counts(records: Iterable[dict]) -> list[dict]:
+    """Per defect name: the distinct products (shot, instance) that have it, seen or not, and
+    the images in which it is seen, sorted by name."""
+    products: dict[str, set] = {}
+    images: dict[str, set] = {}
+    for r in records:
+        key = (r["camera"]["name"], r["shot"])
+        for o in r["objects"]:
+            for d in o.get("defects", []) + o.get("faults", []):
+                products.setdefault(d["name"], set()).add((r["shot"], o["instance_id"]))
+                images.setdefault(d["name"], set())
+                visible = d.get("pixel_count", o["pixel_count"]) > 0
+                if visible:
+                    images[d["name"]].add(key)
+    return [
+        {"name": n, "products": len(products[n]), "images_showing": len(images[n])}
+        for n in sorted(products)
+    ]
