@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import shutil
 from collections import Counter
 from datetime import datetime
@@ -254,7 +255,13 @@ def test_lookout_color_map_lists_every_defect_type_the_same_on_every_line(lookou
         for line in all_lookout_lines(lookout)
     ]
     assert all(m == maps[0] for m in maps)
-    assert [maps[0][str(i)]["class-name"] for i in range(1, len(types) + 1)] == types
+    names = [maps[0][str(i)]["class-name"] for i in range(1, len(types) + 1)]
+    assert len(maps[0]) == len(types) + 1
+    # Lookout's anomaly names match [a-zA-Z0-9]*: the types in order, words run together.
+    assert all(re.fullmatch(r"[a-zA-Z0-9]+", n) for n in names) and len(set(names)) == len(names)
+    assert [n.lower() for n in names] == [t.replace("_", "").lower() for t in types]
+    if "missing_cap" in types:
+        assert names[types.index("missing_cap")] == "missingCap"
     colors = [entry["hex-color"] for entry in maps[0].values()]
     assert len(set(colors)) == len(colors) and colors.count("#ffffff") == 1
 
@@ -276,11 +283,11 @@ def test_lookout_mask_colors_exactly_the_defect_pixels(dataset, lookout, annotat
         assert mask.shape[:2] == ids.shape
         assert np.array_equal((mask != 255).any(axis=2), ids > 0)
         color_of = {
-            e["class-name"]: rgb_of(e["hex-color"])
+            e["class-name"].lower(): rgb_of(e["hex-color"])
             for e in line["anomaly-mask-ref-metadata"]["internal-color-map"].values()
         }
         for defect_id, name in names_by_id(annotation).items():
-            assert (mask[ids == defect_id] == color_of[name]).all()
+            assert (mask[ids == defect_id] == color_of[name.replace("_", "").lower()]).all()
 
 
 def test_lookout_normal_images_get_all_white_masks(dataset, lookout):

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
@@ -76,10 +77,23 @@ def stratified_split(
     return in_test
 
 
-def color_map(types: Sequence[str]) -> dict[str, dict]:
-    """internal-color-map: "0" the white background, then each defect type from "1"."""
-    entries = {"0": {"class-name": "BACKGROUND", "hex-color": BACKGROUND_HEX, "confidence": 0.0}}
+def anomaly_names(types: Sequence[str]) -> list[str]:
+    """Lookout's names for the defect types: its anomaly names match [a-zA-Z0-9]*, so
+    "missing_cap" becomes "missingCap"; a name taken twice gets its position appended."""
+    out: list[str] = []
     for index, name in enumerate(types, start=1):
+        words = [w for w in re.split(r"[^a-zA-Z0-9]+", name) if w]
+        camel = (words[0] + "".join(w[:1].upper() + w[1:] for w in words[1:])) if words else ""
+        camel = camel or f"defect{index}"
+        out.append(camel if camel not in out else f"{camel}{index}")
+    return out
+
+
+def color_map(types: Sequence[str]) -> dict[str, dict]:
+    """internal-color-map: "0" the white background, then each defect type from "1", by its
+    Lookout name (anomaly_names)."""
+    entries = {"0": {"class-name": "BACKGROUND", "hex-color": BACKGROUND_HEX, "confidence": 0.0}}
+    for index, name in enumerate(anomaly_names(types), start=1):
         entries[str(index)] = {"class-name": name, "hex-color": class_hex(index), "confidence": 1.0}
     return entries
 
