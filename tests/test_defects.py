@@ -368,3 +368,25 @@ def test_the_report_counts_defects_by_type(quota_scene, tmp_path):
         conditions = {r["condition"]: int(r["images"]) for r in csv.DictReader(f)}
     assert conditions["anomaly"] == anomalies
     assert "Defects" in (tmp_path / "report" / "report.html").read_text()
+
+
+def test_ground_truth_lines_carry_defects_as_object_attributes(quota_scene, tmp_path):
+    generate(quota_scene, tmp_path / "out", count=10)
+    lines = [json.loads(x) for x in (tmp_path / "out" / "manifest.jsonl").read_text().splitlines()]
+    shown = 0
+    for line in lines:
+        record = json.loads((tmp_path / "out" / line["annotations-ref"]).read_text())
+        assert line["anomaly"] == ("anomaly" if record["anomaly"] else "normal")
+        assert (tmp_path / "out" / line["defect-ref"]).is_file()
+        visible = [o for o in record["objects"] if o["pixel_count"] > 0]
+        boxes = line["boxes"]["annotations"]
+        assert len(boxes) == len(visible)
+        for box, obj in zip(boxes, visible, strict=True):
+            attributes = box["label-category-attributes"]
+            seen = [d["name"] for d in obj["defects"] if d["pixel_count"] > 0]
+            faults = [f["name"] for f in obj["faults"]]
+            assert attributes["defects"] == ",".join(seen)
+            assert attributes["faults"] == ",".join(faults)
+            assert attributes["condition"] == ("defective" if seen or faults else "good")
+            shown += bool(seen)
+    assert shown > 0
