@@ -99,6 +99,14 @@ PREFIX = "s3://bucket/data/"
 EXPORTS = ("lookout*", "mvtec*", "coco_defects.json")
 
 
+def declared_types(dataset: Path) -> list[str]:
+    """The scene's defect types with pixels (not placement faults), in its order, as the
+    scene file of the fixture declares them."""
+    types = json.loads((dataset / "dataset.json").read_text())["defect_types"]
+    faults = {"tipped", "rotated", "off_centre", "doubled", "missing"}
+    return [n for t in types.values() for n, kind in t.items() if kind not in faults]
+
+
 @pytest.fixture(scope="module")
 def dataset(tmp_path_factory) -> Path:
     folder = tmp_path_factory.mktemp("inspection")
@@ -248,8 +256,12 @@ def test_lookout_class_name_follows_the_annotation(lookout, annotations):
         assert line["anomaly-label"] == int(anomaly)
 
 
-def test_lookout_color_map_lists_every_defect_type_the_same_on_every_line(lookout, annotations):
-    types = sorted({name for a in annotations.values() for name in names_by_id(a).values()})
+def test_lookout_color_map_lists_every_defect_type_the_same_on_every_line(
+    dataset, lookout, annotations
+):
+    types = declared_types(dataset)
+    seen = {name for a in annotations.values() for name in names_by_id(a).values()}
+    assert seen <= set(types)
     maps = [
         line["anomaly-mask-ref-metadata"]["internal-color-map"]
         for line in all_lookout_lines(lookout)
@@ -535,8 +547,10 @@ def coco_defects(dataset) -> COCO:
     return COCO(str(write_coco_defects(dataset)))
 
 
-def test_coco_defects_categories_are_the_defect_types(coco_defects, annotations):
-    types = sorted({name for a in annotations.values() for name in names_by_id(a).values()})
+def test_coco_defects_categories_are_the_defect_types(dataset, coco_defects, annotations):
+    types = declared_types(dataset)
+    seen = {name for a in annotations.values() for name in names_by_id(a).values()}
+    assert seen <= set(types)
     categories = coco_defects.loadCats(coco_defects.getCatIds())
     assert [c["name"] for c in categories] == types
     assert [c["id"] for c in categories] == list(range(1, len(types) + 1))

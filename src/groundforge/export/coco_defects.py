@@ -20,6 +20,7 @@ from groundforge.export.coco import header
 from groundforge.export.files import write_json
 from groundforge.export.layout import DatasetInfo
 from groundforge.export.reader import DatasetReader
+from groundforge.spec.scene import PLACEMENT_FAULTS
 
 logger = logging.getLogger(__name__)
 
@@ -121,13 +122,22 @@ def image_defects(annotation: dict) -> ImageDefects:
     )
 
 
-def defect_types(images: list[ImageDefects]) -> list[str]:
-    """Names of the defect types that have pixels (faults have none) seen in `images`, sorted.
-
-    dataset.json does not record the scene's list of types, so a type that no product of the
-    dataset got is missing, and type indices can differ between two datasets of one scene.
-    """
-    return sorted({d["name"] for image in images for p in image.products for d in p.defects})
+def defect_types(images: list[ImageDefects], info: dict | None = None) -> list[str]:
+    """Names of the defect types that have pixels (faults have none): the scene's, in its
+    order, as dataset.json records them, so every dataset of a scene numbers them alike;
+    for datasets that do not record them, those seen in `images`, sorted."""
+    seen = {d["name"] for image in images for p in image.products for d in p.defects}
+    declared = (info or {}).get("defect_types")
+    if not declared:
+        return sorted(seen)
+    ordered = [
+        name
+        for types in declared.values()
+        for name, kind in types.items()
+        if kind not in PLACEMENT_FAULTS
+    ]
+    ordered = list(dict.fromkeys(ordered))  # a name used by two classes counts once
+    return ordered + sorted(seen - set(ordered))
 
 
 def load_defect_ids(root: Path, image: ImageDefects) -> np.ndarray:
@@ -156,7 +166,7 @@ def coco_defects(root: Path) -> dict:
         )
     coco_images = reader.coco()["images"]
     image_ids = {(entry["camera"], int(entry["shot"])): entry["id"] for entry in coco_images}
-    types = defect_types(images)
+    types = defect_types(images, reader.info)
     category_ids = {name: i for i, name in enumerate(types, start=1)}
 
     annotations = []

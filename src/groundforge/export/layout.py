@@ -108,6 +108,9 @@ class DatasetInfo:
     # Video datasets: fps, frames_per_sequence, frame_timestamps (seconds from each sequence's
     # start, frame by frame) and frame_divisors (camera name -> every n-th frame it renders).
     sequence: dict | None = None
+    # Scenes with defects: class name -> {defect or fault name: its kind}, in the scene's
+    # order (exports number the types by it).
+    defect_types: dict[str, dict[str, str]] | None = None
 
     def __post_init__(self) -> None:
         if self.jpeg_quality is None:
@@ -160,6 +163,7 @@ class DatasetInfo:
             "jpeg_quality": int(self.jpeg_quality),
             "created": self.created,
             **({"sequence": self.sequence} if self.sequence is not None else {}),
+            **({"defect_types": self.defect_types} if self.defect_types else {}),
         }
 
     @classmethod
@@ -178,6 +182,7 @@ class DatasetInfo:
             jpeg_quality=data.get("jpeg_quality", 95),
             created=data["created"],
             sequence=data.get("sequence"),
+            defect_types=data.get("defect_types"),
         )
 
 

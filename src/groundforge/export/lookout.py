@@ -172,7 +172,7 @@ def write_lookout(
     in_test = stratified_split(keys, [image.anomaly for image in images], test_share, seed)
 
     info = DatasetInfo.from_dict(reader.info)
-    types = defect_types(images)
+    types = defect_types(images, reader.info)
     type_index = {name: i for i, name in enumerate(types, start=1)}
     colors = color_map(types)
     lines: dict[bool, list[dict]] = {False: [], True: []}

@@ -191,6 +191,11 @@ def dataset_info(loaded: LoadedScene, seed: int) -> DatasetInfo:
         image_format=scene.output.image_format,
         jpeg_quality=scene.output.jpeg_quality,
         sequence=sequence_info(scene),
+        defect_types={
+            c: {name: spec.kind_of(name) for name in spec.types}
+            for c, spec in scene.defects.items()
+        }
+        or None,
     )
 
 
