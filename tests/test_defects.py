@@ -390,3 +390,22 @@ def test_ground_truth_lines_carry_defects_as_object_attributes(quota_scene, tmp_
             assert attributes["condition"] == ("defective" if seen or faults else "good")
             shown += bool(seen)
     assert shown > 0
+
+
+@pytest.mark.parametrize(
+    ("types", "message"),
+    [
+        ("{missing_lid: {rate: 1, kind: missing_part, part: lid}}", "has no part lid"),
+        ("{misprint: 1}", "no printed part 'label'"),
+    ],
+)
+def test_a_defect_the_product_cannot_have_is_a_scene_error(tmp_path, types, message):
+    from typer.testing import CliRunner
+
+    from groundforge.cli import app
+
+    text = SCENE.replace("label: label,", "") + f"defects:\n  bottle:\n    types: {types}\n"
+    (tmp_path / "scene.yaml").write_text(text)
+    result = CliRunner().invoke(app, ["validate", str(tmp_path / "scene.yaml")])
+    assert result.exit_code == 2
+    assert "defects.bottle.types." in result.output and message in result.output

@@ -100,8 +100,57 @@ def check_scene(loaded: LoadedScene) -> None:
                         (f"no material slot {slot!r}; slots are: {', '.join(sorted(slots))}"),
                     )
                 )
+    problems += _defect_problems(scene)
     if problems:
         raise SceneError(loaded.source, problems)
+
+
+def _defect_problems(scene: Scene) -> list[Problem]:
+    """Defects a class's products cannot have: a part they lack, no print to misprint."""
+    from groundforge.defects.generators import REMOVABLE_PARTS
+
+    problems = []
+    for class_name, spec in scene.defects.items():
+        assets = {n: a for n, a in scene.assets.items() if a.class_name == class_name}
+        for name, t in spec.types.items():
+            kind = spec.kind_of(name)
+            if kind not in ("missing_part", "misprint"):
+                continue
+            where = f"defects.{class_name}.types.{name}"
+            for asset_name, asset in assets.items():
+                if asset.product is None:
+                    problems.append(
+                        Problem(
+                            where,
+                            f"asset {asset_name!r} is a mesh file, whose parts have no names; "
+                            f"{kind} needs a built-in product (with named parts)",
+                        )
+                    )
+                    continue
+                slots = procedural.PRODUCTS[asset.product].slots
+                if kind == "missing_part":
+                    part = t.part or next((p for p in REMOVABLE_PARTS if p in slots), None)
+                    if part not in slots:
+                        have = ", ".join(slots)
+                        problems.append(
+                            Problem(
+                                where,
+                                f"asset {asset_name!r} ({asset.product}) has no part "
+                                f"{part or 'cap, lid or label'}; its parts are: {have}",
+                            )
+                        )
+                    continue
+                part = t.part or "label"
+                ref = asset.materials.get(part)
+                if part not in slots or ref is None or scene.material(ref).texture is None:
+                    problems.append(
+                        Problem(
+                            where,
+                            f"asset {asset_name!r} has no printed part {part!r} to misprint: "
+                            f"give its materials.{part} a texture (for example kind: label)",
+                        )
+                    )
+    return problems
 
 
 def _trial_builds(asset: AssetSpec, where: str) -> list[Problem]:
