@@ -409,3 +409,31 @@ def test_a_defect_the_product_cannot_have_is_a_scene_error(tmp_path, types, mess
     result = CliRunner().invoke(app, ["validate", str(tmp_path / "scene.yaml")])
     assert result.exit_code == 2
     assert "defects.bottle.types." in result.output and message in result.output
+
+
+def test_previews_outline_defects_in_red():
+    from groundforge.export.preview import DEFECT_COLOR, draw_labels
+
+    rgb = np.full((20, 30, 3), 128, np.uint8)
+    instance = np.zeros((20, 30), np.uint16)
+    instance[2:18, 3:25] = 1
+    defects = np.zeros((20, 30), np.uint16)
+    defects[5:9, 6:12] = 1
+    annotation = {
+        "objects": [
+            {
+                "instance_id": 1,
+                "class_id": 1,
+                "class_name": "bottle",
+                "pixel_count": int((instance == 1).sum()),
+                "bbox_visible": [3, 2, 22, 16],
+                "defects": [],
+            }
+        ]
+    }
+    drawn = np.asarray(draw_labels(rgb, instance, annotation, defects))
+    ring = np.zeros_like(defects, bool)
+    ring[5:9, 6:12] = True
+    ring[6:8, 7:11] = False  # the 4x6 patch's border: every pixel with an outside neighbour
+    assert (drawn[ring] == DEFECT_COLOR).all()
+    assert not (drawn[6:8, 7:11] == DEFECT_COLOR).all(axis=-1).any()

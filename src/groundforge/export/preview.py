@@ -37,8 +37,14 @@ def mask_outlines(instance: np.ndarray) -> np.ndarray:
     return edge & (instance > 0)
 
 
-def draw_labels(rgb: np.ndarray, instance: np.ndarray, annotation: dict) -> Image.Image:
-    """The image with each visible object's mask outline, box and class name drawn on it."""
+DEFECT_COLOR = (255, 0, 0)
+
+
+def draw_labels(
+    rgb: np.ndarray, instance: np.ndarray, annotation: dict, defects: np.ndarray | None = None
+) -> Image.Image:
+    """The image with each visible object's mask outline, box and class name drawn on it, and
+    with `defects` (the (H, W) defect-id pass), every defect outlined in red and named."""
     objects = [o for o in annotation["objects"] if o["pixel_count"] > 0]
     lut = np.zeros((int(instance.max(initial=0)) + 1, 3), dtype=np.uint8)
     for obj in objects:
@@ -62,7 +68,21 @@ def draw_labels(rgb: np.ndarray, instance: np.ndarray, annotation: dict) -> Imag
         y = top - text_h - 2 if top >= text_h + 2 else top
         draw.rectangle([left, y, left + text_w + 2, y + text_h + 2], fill=color)
         draw.text((left + 1, y + 1), text, fill=(0, 0, 0), font=font)
+    if defects is not None:
+        _draw_defects(image, defects, objects)
     return image
+
+
+def _draw_defects(image: Image.Image, defects: np.ndarray, objects: list[dict]) -> None:
+    pixels = np.asarray(image).copy()
+    pixels[mask_outlines(defects)] = DEFECT_COLOR
+    image.paste(Image.fromarray(pixels))
+    draw = ImageDraw.Draw(image)
+    for obj in objects:
+        for d in obj.get("defects", []):
+            if d["bbox"] is not None:
+                left, top, width, _ = d["bbox"]
+                draw.text((left + width + 2, top), d["name"], fill=DEFECT_COLOR)
 
 
 def contact_sheet(
@@ -83,8 +103,12 @@ def contact_sheet(
     tiles = []
     for shot, camera in chosen:
         annotation = reader.load_annotation(camera, shot)
+        defects = None
+        if "defect_mask" in annotation:
+            with Image.open(reader.root / annotation["defect_mask"]) as im:
+                defects = np.asarray(im)
         image = draw_labels(
-            reader.load_image(camera, shot), reader.load_instance(camera, shot), annotation
+            reader.load_image(camera, shot), reader.load_instance(camera, shot), annotation, defects
         )
         ImageDraw.Draw(image).text((4, 4), f"{camera} {shot:06d}", fill=(255, 255, 255))
         height = max(1, round(tile_width * image.height / image.width))
