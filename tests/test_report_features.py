@@ -296,3 +296,30 @@ def test_nearest_neighbours_are_sorted_by_distance():
     indices, distances = nearest_neighbours(np.array([[2.0], [9.0]]), reference, 2)
     assert indices.tolist() == [[2, 0], [1, 2]]
     assert distances.tolist() == [[1.0, 2.0], [1.0, 6.0]]
+
+
+def test_c2st_separates_real_crops_from_groundforge_renders_without_the_sensor(crop_features):
+    """Real crops against crops of the engine's own renders, tone-mapped to 8 bits with no
+    sensor model (no noise, blur, vignetting or JPEG): the classifier tells them apart."""
+    from groundforge.render.raster.engine import RasterEngine
+    from groundforge.render.sensor import quantize_u8, srgb_encode, tone_map_aces
+    from groundforge.world.build import SceneSampler, open_scene
+
+    real, _ = crop_features
+    sampler = SceneSampler(open_scene("conveyor").scene, seed=3)
+    rng = np.random.default_rng(11)
+    crops = []
+    with RasterEngine(shadow_map_size=1024) as engine:
+        for shot in range(10):
+            world = sampler.world(shot)
+            for camera in world.cameras:
+                radiance = engine.render(world, camera).radiance
+                rgb = quantize_u8(srgb_encode(tone_map_aces(radiance)))
+                for _ in range(5):
+                    y = rng.integers(0, rgb.shape[0] - 64)
+                    x = rng.integers(0, rgb.shape[1] - 64)
+                    crops.append(rgb[y : y + 64, x : x + 64])
+    renders = np.stack([F.feature_vector(c) for c in crops])
+    result = classifier_two_sample_test(real, renders, np.random.default_rng(6), permutations=20)
+    assert len(renders) == 100
+    assert result["auc"] > 0.9
