@@ -404,7 +404,8 @@ def test_a_defect_the_product_cannot_have_is_a_scene_error(tmp_path, types, mess
 
     from groundforge.cli import app
 
-    text = SCENE.replace("label: label,", "") + f"defects:\n  bottle:\n    types: {types}\n"
+    plain = SCENE.replace("label: label,", 'label: {base_color: "#ffffff"},')
+    text = plain + f"defects:\n  bottle:\n    types: {types}\n"
     (tmp_path / "scene.yaml").write_text(text)
     result = CliRunner().invoke(app, ["validate", str(tmp_path / "scene.yaml")])
     assert result.exit_code == 2

@@ -265,11 +265,11 @@ def contamination(parts, defect_id, severity, options, rng) -> Result:
 def misprint(parts, defect_id, severity, options, rng) -> Result:
     """The print of the label (or of the textured part named) shifted, rotated, smeared or
     missing; the whole printed part is the defect."""
-    names = [p.name for p in parts]
-    name = options.part or ("label" if "label" in names else None)
     candidates = [i for i, p in enumerate(parts) if p.material.texture is not None]
-    if name is not None:
-        candidates = [i for i in candidates if parts[i].name == name]
+    if options.part is not None:
+        candidates = [i for i in candidates if parts[i].name == options.part]
+    else:  # the label when it is printed, else any printed part
+        candidates = [i for i in candidates if parts[i].name == "label"] or candidates
     if not candidates:
         raise DefectNotApplicable("the product has no printed (textured) part to misprint")
     index = candidates[0]

@@ -140,9 +140,10 @@ def _defect_problems(scene: Scene) -> list[Problem]:
                             )
                         )
                     continue
-                part = t.part or "label"
-                ref = asset.materials.get(part)
-                if part not in slots or ref is None or scene.material(ref).texture is None:
+                # As the generator chooses: the named part, else the label, else any print.
+                printed = [slot for slot in slots if _printed(scene, asset, slot)]
+                if t.part is not None and t.part not in printed or not printed:
+                    part = t.part or "label"
                     problems.append(
                         Problem(
                             where,
@@ -151,6 +152,14 @@ def _defect_problems(scene: Scene) -> list[Problem]:
                         )
                     )
     return problems
+
+
+def _printed(scene: Scene, asset: AssetSpec, slot: str) -> bool:
+    """Whether the asset's material in `slot` (its own, or the product's default) has a
+    texture."""
+    if slot in asset.materials:
+        return scene.material(asset.materials[slot]).texture is not None
+    return procedural.default_material(asset.product, slot).texture is not None
 
 
 def _trial_builds(asset: AssetSpec, where: str) -> list[Problem]:
