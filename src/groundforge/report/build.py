@@ -21,6 +21,7 @@ import csv
 import html
 import io
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -29,6 +30,7 @@ import matplotlib
 matplotlib.use("Agg")  # no screen: render plots to memory only
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+from PIL import Image  # noqa: E402
 
 from groundforge.export.preview import contact_sheet  # noqa: E402
 from groundforge.export.reader import DatasetReader  # noqa: E402
@@ -342,15 +344,6 @@ REAL_COLOUR = "#d9822b"
 
 
 @dataclass
-class ImageSet:
-    """One side's images as every statistic sees them, and what names them in the CSVs."""
-
-    images: list[np.ndarray]  # (H, W, 3) uint8, at most features.MAX_SIDE_PX on the long side
-    ids: list[dict]  # {"camera", "shot"} for synthetic images, {"image"} for real ones
-    encodings: list[dict] = field(default_factory=list)  # format-matched only: what was written
-
-
-@dataclass
 class Mode:
     """How the two sets were put side by side: as stored, or format-matched."""
 
@@ -375,6 +368,53 @@ class Mode:
         )
 
 
+@dataclass(frozen=True)
+class ImageSource:
+    """Where one image comes from and how it is prepared; calling it loads and prepares it.
+    Picklable, so feature workers load their own images and the report never holds them all:
+    a thousand prepared images would take about 0.6 GiB per side."""
+
+    path: Path
+    mode: Mode
+    entry: realset.RealImage | None = None  # real images: read with its error messages
+
+    def __call__(self) -> np.ndarray:
+        if self.entry is not None:
+            rgb = realset.load_rgb(self.entry)
+        else:
+            with Image.open(self.path) as image:
+                rgb = np.asarray(image.convert("RGB"))
+        return _prepare(rgb, self.mode)[0]
+
+
+class LazyImages(Sequence):
+    """Images that load when indexed or iterated: (H, W, 3) uint8, at most
+    features.MAX_SIDE_PX on the long side. A slice gives a list of loaded images."""
+
+    def __init__(self, sources: list[ImageSource] | None = None):
+        self.sources: list[ImageSource] = list(sources or [])
+
+    def __len__(self) -> int:
+        return len(self.sources)
+
+    def __getitem__(self, index):
+        if isinstance(index, slice):
+            return [source() for source in self.sources[index]]
+        return self.sources[index]()
+
+    def __add__(self, other: LazyImages) -> LazyImages:
+        return LazyImages(self.sources + other.sources)
+
+
+@dataclass
+class ImageSet:
+    """One side's images as every statistic sees them, and what names them in the CSVs."""
+
+    images: LazyImages
+    ids: list[dict]  # {"camera", "shot"} for synthetic images, {"image"} for real ones
+    encodings: list[dict] = field(default_factory=list)  # format-matched only: what was written
+
+
 def _prepare(rgb: np.ndarray, mode: Mode) -> tuple[np.ndarray, dict | None]:
     """rgb as the statistics see it: format-matched when asked, bounded in size."""
     encoding = None
@@ -385,10 +425,11 @@ def _prepare(rgb: np.ndarray, mode: Mode) -> tuple[np.ndarray, dict | None]:
 
 def synthetic_images(reader: DatasetReader, limit: int, mode: Mode) -> ImageSet:
     """The first `limit` synthetic images (shot order), prepared for comparison."""
-    result = ImageSet([], [])
+    result = ImageSet(LazyImages(), [])
     for shot, camera in reader.keys()[:limit]:
-        rgb, encoding = _prepare(reader.load_image(camera, shot), mode)
-        result.images.append(rgb)
+        source = ImageSource(reader.paths(camera, shot)["image"], mode)
+        encoding = _prepare(reader.load_image(camera, shot), mode)[1] if mode.matched else None
+        result.images.sources.append(source)
         result.ids.append({"camera": camera, "shot": shot})
         if encoding is not None:
             result.encodings.append({"side": "synthetic", "image": f"{camera}/{shot}", **encoding})
@@ -397,10 +438,11 @@ def synthetic_images(reader: DatasetReader, limit: int, mode: Mode) -> ImageSet:
 
 def real_images(real: realset.RealSet, limit: int, mode: Mode) -> ImageSet:
     """The first `limit` real images (input order), prepared for comparison."""
-    result = ImageSet([], [])
+    result = ImageSet(LazyImages(), [])
+    # Each is read once here, so an unreadable file fails before minutes of statistics.
     for entry, rgb in zip(real.entries, real.images(limit), strict=False):
-        rgb, encoding = _prepare(rgb, mode)
-        result.images.append(rgb)
+        encoding = _prepare(rgb, mode)[1] if mode.matched else None
+        result.images.sources.append(ImageSource(entry.path, mode, entry))
         result.ids.append({"image": entry.name})
         if encoding is not None:
             result.encodings.append({"side": "real", "image": entry.name, **encoding})
@@ -673,7 +715,7 @@ def spectrum_section(writer: ReportWriter, synth: ImageSet, real: ImageSet | Non
     """The mean radial power spectrum of both sets, log-log."""
     if not synth.images:
         return
-    every = synth.images + (real.images if real is not None else [])
+    every = synth.images + (real.images if real is not None else LazyImages())
     freqs = features.spectrum_grid(every)
     rows = [{"frequency_cpp": float(f)} for f in freqs]
     figure, ax = plt.subplots(figsize=(6, 3.5))
@@ -931,7 +973,7 @@ def statistics_sections(
     writer: ReportWriter, synth: ImageSet, real: ImageSet | None, mode: Mode
 ) -> None:
     """Hand-crafted statistics of both sets, their comparison and the feature space."""
-    synth_matrix = features.feature_matrix(synth.images)
+    synth_matrix = features.feature_matrix(synth.images.sources)
     rows = [
         {**identity, **dict(zip(features.FEATURE_NAMES, map(float, vector), strict=True))}
         for identity, vector in zip(synth.ids, synth_matrix, strict=True)
@@ -941,7 +983,7 @@ def statistics_sections(
         return
     if not real.images:
         raise ValueError("the real set has no images")
-    real_matrix = features.feature_matrix(real.images)
+    real_matrix = features.feature_matrix(real.images.sources)
     real_rows = [
         {**identity, **dict(zip(features.FEATURE_NAMES, map(float, vector), strict=True))}
         for identity, vector in zip(real.ids, real_matrix, strict=True)

@@ -262,8 +262,15 @@ def feature_vector(rgb: np.ndarray) -> np.ndarray:
     return np.array([stats[name] for name in FEATURE_NAMES], dtype=np.float64)
 
 
-def feature_matrix(images: list[np.ndarray], workers: int | None = None) -> np.ndarray:
-    """(n, D) float64 feature vectors of n (H, W, 3) uint8 images, in input order.
+def _vector_of(image) -> np.ndarray:
+    """feature_vector of an image, or of what a zero-argument loader returns."""
+    return feature_vector(image() if callable(image) else image)
+
+
+def feature_matrix(images: list, workers: int | None = None) -> np.ndarray:
+    """(n, D) float64 feature vectors of n (H, W, 3) uint8 images, in input order. Items may
+    also be picklable zero-argument loaders of images, which the workers then call, so the
+    images are never all in memory at once.
 
     With more than PARALLEL_MIN_IMAGES images and workers > 1 (default: the CPU count) the
     images are spread over that many processes, started with "spawn" so that no parent state
@@ -275,15 +282,15 @@ def feature_matrix(images: list[np.ndarray], workers: int | None = None) -> np.n
         return np.zeros((0, len(FEATURE_NAMES)))
     workers = (os.cpu_count() or 1) if workers is None else workers
     if workers < 2 or len(images) <= PARALLEL_MIN_IMAGES:
-        return np.stack([feature_vector(rgb) for rgb in images])
+        return np.stack([_vector_of(rgb) for rgb in images])
     chunk = max(1, len(images) // (4 * workers))
     context = multiprocessing.get_context("spawn")
     try:
         with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-            return np.stack(list(pool.map(feature_vector, images, chunksize=chunk)))
+            return np.stack(list(pool.map(_vector_of, images, chunksize=chunk)))
     except BrokenProcessPool:
         log.warning("feature worker processes failed to start; computing features serially")
-        return np.stack([feature_vector(rgb) for rgb in images])
+        return np.stack([_vector_of(rgb) for rgb in images])
 
 
 def image_spectrum(rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
