@@ -715,17 +715,21 @@ def spectrum_section(writer: ReportWriter, synth: ImageSet, real: ImageSet | Non
     """The mean radial power spectrum of both sets, log-log."""
     if not synth.images:
         return
-    every = synth.images + (real.images if real is not None else LazyImages())
-    freqs = features.spectrum_grid(every)
+    # One pass over each side's images: their spectra and shorter sides.
+    sides = [("synthetic", synth.images, SYNTHETIC_COLOUR)]
+    if real is not None:
+        sides.append(("real", real.images, REAL_COLOUR))
+    spectra, shortest = {}, []
+    for side, images, _ in sides:
+        spectra[side] = []
+        for rgb in images:
+            shortest.append(min(features.bounded(rgb).shape[:2]))
+            spectra[side].append(features.image_spectrum(rgb))
+    freqs = features.grid_from_shortest(min(shortest))
     rows = [{"frequency_cpp": float(f)} for f in freqs]
     figure, ax = plt.subplots(figsize=(6, 3.5))
-    for side, images, colour in (
-        ("synthetic", synth.images, SYNTHETIC_COLOUR),
-        ("real", real.images if real is not None else None, REAL_COLOUR),
-    ):
-        if images is None:
-            continue
-        power = features.mean_power_spectrum(images, freqs)
+    for side, _, colour in sides:
+        power = features.mean_of_spectra(spectra[side], freqs)
         for row, value in zip(rows, power, strict=True):
             row[f"{side}_power"] = float(value)
         ax.loglog(freqs, power, color=colour, label=side)

@@ -308,16 +308,24 @@ def image_spectrum(rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 def spectrum_grid(images: list[np.ndarray], points: int = 40) -> np.ndarray:
     """(points,) log-spaced frequencies, cycles per pixel, from the lowest that every image's
     spectrum reaches (one cycle across its shorter side, after MAX_SIDE_PX) to 0.5."""
-    shortest = min(min(bounded(rgb).shape[:2]) for rgb in images)
-    return np.geomspace(1.0 / shortest, 0.5, points)
+    return grid_from_shortest(min(min(bounded(rgb).shape[:2]) for rgb in images), points)
+
+
+def grid_from_shortest(shortest_px: int, points: int = 40) -> np.ndarray:
+    """spectrum_grid of images whose shortest side (after MAX_SIDE_PX) is shortest_px."""
+    return np.geomspace(1.0 / shortest_px, 0.5, points)
 
 
 def mean_power_spectrum(images: list[np.ndarray], freqs_cpp: np.ndarray) -> np.ndarray:
     """(F,) mean over images of image_spectrum, each interpolated (log-log) at freqs_cpp."""
+    return mean_of_spectra([image_spectrum(rgb) for rgb in images], freqs_cpp)
+
+
+def mean_of_spectra(spectra: list[tuple[np.ndarray, np.ndarray]], freqs_cpp) -> np.ndarray:
+    """(F,) mean of (freqs, power) spectra, each interpolated (log-log) at freqs_cpp."""
     tiny = np.finfo(np.float64).tiny
     total = np.zeros(len(freqs_cpp))
-    for rgb in images:
-        freqs, power = image_spectrum(rgb)
+    for freqs, power in spectra:
         log_power = np.interp(np.log(freqs_cpp), np.log(freqs), np.log(np.maximum(power, tiny)))
         total += np.exp(log_power)
-    return total / max(1, len(images))
+    return total / max(1, len(spectra))
