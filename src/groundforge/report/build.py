@@ -156,6 +156,14 @@ def _hist(values: list[float], bins: int, title: str, xlabel: str, low: float, h
     return figure
 
 
+def _histogram(
+    writer: ReportWriter, name: str, values, bins: int, low, high, key: str, title: str, xlabel
+) -> None:
+    """A histogram as csv/<name>.csv (bin edges under `key`) and plots/<name>.png."""
+    writer.csv(name, diversity.histogram_rows(values, bins, low, high, key))
+    writer.plot(name, _hist(values, bins, title, xlabel, low, high))
+
+
 def label_sections(writer: ReportWriter, reader: DatasetReader) -> tuple[list[dict], list[str]]:
     """Diversity from the labels: classes, objects per image, boxes, positions, visibility.
 
@@ -188,15 +196,34 @@ def label_sections(writer: ReportWriter, reader: DatasetReader) -> tuple[list[di
 
     per_image = [r["objects"] for r in images]
     top = max(per_image, default=0) + 1
-    writer.csv("objects_per_image", diversity.histogram_rows(per_image, top, 0, top, "objects"))
-    writer.plot("objects_per_image", _hist(per_image, top, "Objects per image", "objects", 0, top))
+    _histogram(
+        writer,
+        "objects_per_image",
+        per_image,
+        top,
+        0,
+        top,
+        "objects",
+        "Objects per image",
+        "objects",
+    )
     areas = [o["box_area_fraction"] for o in objects]
     largest = max(areas, default=0.1) * 1.05
-    writer.csv("box_sizes", diversity.histogram_rows(areas, 30, 0, largest, "area_fraction"))
-    writer.plot("box_sizes", _hist(areas, 30, "Box sizes", "box area / image area", 0, largest))
+    _histogram(
+        writer,
+        "box_sizes",
+        areas,
+        30,
+        0,
+        largest,
+        "area_fraction",
+        "Box sizes",
+        "box area / image area",
+    )
     aspects = [o["aspect_ratio"] for o in objects]
-    writer.csv("aspect_ratios", diversity.histogram_rows(aspects, 30, 0, 4, "aspect"))
-    writer.plot("aspect_ratios", _hist(aspects, 30, "Box aspect ratios", "width / height", 0, 4))
+    _histogram(
+        writer, "aspect_ratios", aspects, 30, 0, 4, "aspect", "Box aspect ratios", "width / height"
+    )
     writer.sections.append(
         Section(
             "Objects and boxes",
@@ -226,10 +253,16 @@ def label_sections(writer: ReportWriter, reader: DatasetReader) -> tuple[list[di
     writer.sections.append(Section("Where objects appear", plots=heat_plots))
 
     fractions = [o["visible_fraction"] for o in objects]
-    writer.csv("visible_fraction", diversity.histogram_rows(fractions, 20, 0, 1, "fraction"))
-    writer.plot(
+    _histogram(
+        writer,
         "visible_fraction",
-        _hist(fractions, 20, "Visible fraction", "visible / unoccluded pixels", 0, 1),
+        fractions,
+        20,
+        0,
+        1,
+        "fraction",
+        "Visible fraction",
+        "visible / unoccluded pixels",
     )
     truncated = [
         {"truncated": k, "objects": sum(o["truncated"] == k for o in objects)}
@@ -286,8 +319,9 @@ def defect_section(writer: ReportWriter, records: list[dict]) -> None:
     seen = diversity.defect_rows(records)
     writer.csv("defects", seen)
     severities = [d["severity"] for d in seen]
-    writer.csv("defect_severity", diversity.histogram_rows(severities, 20, 0, 1, "severity"))
-    writer.plot("defect_severity", _hist(severities, 20, "Defect severity", "severity", 0, 1))
+    _histogram(
+        writer, "defect_severity", severities, 20, 0, 1, "severity", "Defect severity", "severity"
+    )
     writer.sections.append(
         Section(
             "Defects",
